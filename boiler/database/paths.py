@@ -1,0 +1,66 @@
+"""Document and collection paths: ``users/u1`` is a document, ``users`` and
+``users/u1/MeetingSession`` are collections. Segments alternate collection id /
+document id, as in Firestore."""
+
+from __future__ import annotations
+
+from ..exceptions import InvalidPath
+
+def split(path: str) -> list[str]:
+    """Split ``path`` into segments, rejecting empty segments and non-strings."""
+    if not isinstance(path, str):
+        raise InvalidPath(f"path must be a string, got {type(path).__name__}: {path!r}")
+    if not path or path.startswith("/") or path.endswith("/"):
+        raise InvalidPath(f"invalid path {path!r}: must be non-empty and not start or end with '/'")
+    segments = path.split("/")
+    for seg in segments:
+        if not seg:
+            raise InvalidPath(f"invalid path {path!r}: empty segment")
+        if seg in (".", ".."):
+            raise InvalidPath(f"invalid path {path!r}: segment {seg!r} is not allowed")
+        if seg.startswith("__") and seg.endswith("__") and len(seg) > 4:
+            raise InvalidPath(f"invalid path {path!r}: segment {seg!r} is reserved")
+        if len(seg.encode("utf-8")) > 1500:
+            raise InvalidPath(f"invalid path {path!r}: segment longer than 1500 bytes")
+    return segments
+
+
+def document_path(path: str) -> str:
+    """Return ``path`` if it names a document (even number of segments), else raise."""
+    segments = split(path)
+    if len(segments) % 2:
+        raise InvalidPath(
+            f"invalid document path {path!r}: a document path has an even number of "
+            "segments (collection/document[/collection/document...])"
+        )
+    return path
+
+
+def collection_path(path: str) -> str:
+    """Return ``path`` if it names a collection (odd number of segments), else raise."""
+    segments = split(path)
+    if len(segments) % 2 == 0:
+        raise InvalidPath(
+            f"invalid collection path {path!r}: a collection path has an odd number of segments"
+        )
+    return path
+
+
+def parent(doc_path: str) -> str:
+    """The collection path holding the document ``doc_path``."""
+    return document_path(doc_path).rsplit("/", 1)[0]
+
+
+def doc_id(doc_path: str) -> str:
+    """The last segment (document id) of ``doc_path``."""
+    return document_path(doc_path).rsplit("/", 1)[1]
+
+
+def collection_id(coll_path: str) -> str:
+    """The last segment (collection id) of ``coll_path``."""
+    return collection_path(coll_path).rsplit("/", 1)[-1]
+
+
+def join(*parts: str) -> str:
+    """Join path parts with ``/``."""
+    return "/".join(p.strip("/") for p in parts if p)

@@ -1,0 +1,66 @@
+"""Shared fixtures: every backend-dependent test runs on each backend.
+
+The Cloud Firestore emulator is started once per test session (never mocked);
+if it cannot start, the firestore-parametrized tests error — they are not
+skipped. Restrict backends locally with ``BOILER_TEST_BACKENDS=embedded``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from boiler.database import Database, open_database
+from boiler.testing import FirestoreEmulator
+
+ALL_BACKENDS = ("embedded", "firestore")
+
+
+def _selected_backends() -> list[str]:
+    raw = os.environ.get("BOILER_TEST_BACKENDS", ",".join(ALL_BACKENDS))
+    chosen = [b.strip() for b in raw.split(",") if b.strip()]
+    unknown = set(chosen) - set(ALL_BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"BOILER_TEST_BACKENDS: unknown backend(s) {sorted(unknown)}")
+    return chosen
+
+
+BACKENDS = _selected_backends()
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator() -> Iterator[FirestoreEmulator]:
+    emulator = FirestoreEmulator()
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def project_id() -> str:
+    """A fresh Firestore project id per test: isolation without global resets."""
+    return f"boiler-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db(backend: str, request: pytest.FixtureRequest, project_id: str) -> Iterator[Database]:
+    """An empty database of each backend kind."""
+    if backend == "embedded":
+        database = open_database("embedded", path=":memory:")
+    else:
+        emulator: FirestoreEmulator = request.getfixturevalue("firestore_emulator")
+        database = open_database("firestore", project=project_id, emulator_host=emulator.host)
+    try:
+        yield database
+    finally:
+        database.close()

@@ -1,0 +1,266 @@
+"""The Runtime: the long-lived process that runs mediators on an Engine.
+
+It owns every thread: the engine's workers, the view writer, and one trigger
+thread per mediator (changes of one source are handled in commit order).
+Listener callbacks only enqueue. Errors are recorded with context, never
+swallowed; :meth:`Runtime.stop` raises them (``RuntimeFailure``).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..database import Database, ListenEvent, Watch
+from .engine import Engine
+from .errors import ErrorLog, RecordedError
+
+if TYPE_CHECKING:
+    from ..mediators.base import Mediator
+
+log = logging.getLogger("boiler.runtime")
+
+_STOP = object()
+
+
+class _MediatorRunner:
+    """One mediator: its source listener and its trigger thread."""
+
+    def __init__(self, runtime: Runtime, mediator: Mediator) -> None:
+        self.runtime = runtime
+        self.mediator = mediator
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.pending = 0
+        self.lock = threading.Lock()
+        self.initial_done = threading.Event()
+        self.watch: Watch | None = None
+        self.thread = threading.Thread(
+            target=self._loop, name=f"boiler-mediator-{type(mediator).__name__}", daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+        source = type(self.mediator).source
+        self.watch = self.runtime.db.listen_query(source.query, self._on_event)
+
+    def _on_event(self, event: ListenEvent) -> None:  # listener thread: only enqueue
+        with self.lock:
+            self.pending += 1
+        self.queue.put(event)
+
+    def _loop(self) -> None:
+        first = True
+        while True:
+            item = self.queue.get()
+            if item is _STOP:
+                return
+            try:
+                self.mediator.handle_event(item, initial=first)
+            except Exception as e:
+                self.runtime.record_error(f"mediator {type(self.mediator).__name__}", e)
+            finally:
+                if first:
+                    first = False
+                    self.initial_done.set()
+                with self.lock:
+                    self.pending -= 1
+
+    def stop(self, timeout: float) -> None:
+        if self.watch is not None:
+            self.watch.unsubscribe()
+            self.watch = None
+        self.queue.put(_STOP)
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+            if self.thread.is_alive():
+                self.runtime.record_error(
+                    "stop", TimeoutError(f"thread {self.thread.name} did not stop")
+                )
+        try:
+            self.mediator.stopped()
+        except Exception as e:
+            self.runtime.record_error(f"{type(self.mediator).__name__}.stopped", e)
+
+
+class Runtime:
+    """Runs mediators against ``db`` and keeps their views fresh.
+
+    ::
+
+        runtime = Runtime(db, mediators=[MeetingSessionMediator]).start()
+        ...
+        runtime.stop()      # raises RuntimeFailure if anything failed
+    """
+
+    def __init__(
+        self,
+        db: Database | None = None,
+        *,
+        mediators: Iterable[type[Mediator]] = (),
+        workers: int = 4,
+    ) -> None:
+        if db is None:
+            from ..context import Context
+
+            db = Context.db
+        self.db = db
+        self.engine = Engine(db, workers=workers)
+        self._errors = ErrorLog()
+        self._runners: list[_MediatorRunner] = []
+        self._pending_classes = list(mediators)
+        self._state = "new"
+        self._lock = threading.Lock()
+        self._stop_requested = threading.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Runtime:
+        """Start the engine, then every mediator (each subscribes its source)."""
+        with self._lock:
+            if self._state != "new":
+                raise RuntimeError(f"runtime already {self._state}")
+            self._state = "running"
+        self.engine.start()
+        for cls in self._pending_classes:
+            self.add(cls)
+        self._pending_classes.clear()
+        return self
+
+    def add(self, mediator: type[Mediator] | Mediator) -> Mediator:
+        """Start ``mediator`` (a class or an instance) on this runtime."""
+        if self._state == "new":
+            self.start()
+        if self._state != "running":
+            raise RuntimeError("runtime is stopped")
+        instance = mediator(self) if isinstance(mediator, type) else mediator
+        runner = _MediatorRunner(self, instance)
+        with self._lock:
+            self._runners.append(runner)
+        runner.start()
+        return instance
+
+    def remove(self, mediator: Mediator) -> None:
+        with self._lock:
+            runners = [r for r in self._runners if r.mediator is mediator]
+            self._runners = [r for r in self._runners if r.mediator is not mediator]
+        for runner in runners:
+            runner.stop(10.0)
+
+    def stop(self, timeout: float = 10.0, *, raise_errors: bool = True) -> None:
+        """Stop mediators, the engine and the writer; release every listener.
+
+        Raises :class:`~boiler.exceptions.RuntimeFailure` listing recorded
+        errors (mediators, engine, writer) unless ``raise_errors`` is False.
+        """
+        with self._lock:
+            if self._state == "stopped":
+                return
+            self._state = "stopped"
+            runners, self._runners = self._runners, []
+        self._stop_requested.set()
+        deadline = time.monotonic() + timeout
+        for runner in runners:
+            runner.stop(max(0.1, deadline - time.monotonic()))
+        failure = self._errors.failure("runtime stopped with errors")
+        try:
+            self.engine.stop(max(0.1, deadline - time.monotonic()), raise_errors=raise_errors)
+        except Exception as engine_failure:
+            if failure is None:
+                raise
+            failure.errors.extend(getattr(engine_failure, "errors", [engine_failure]))
+        if raise_errors and failure is not None:
+            raise failure
+
+    def run_forever(self, *, install_signal_handlers: bool = True) -> None:
+        """Run until SIGTERM/SIGINT (or :meth:`request_stop`), then stop cleanly."""
+        if self._state == "new":
+            self.start()
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self._stop_requested.set())
+        while not self._stop_requested.wait(0.5):
+            pass
+        log.info("boiler runtime: stopping")
+        self.stop(raise_errors=False)
+        for error in self.errors:
+            log.error("boiler runtime: recorded %s", error)
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    def __enter__(self) -> Runtime:
+        return self.start() if self._state == "new" else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(raise_errors=exc[0] is None)
+
+    # -- errors and health -----------------------------------------------------------------
+    def record_error(self, stage: str, exc: BaseException, *, key: Any = None) -> None:
+        self._errors.record(stage, exc, key=key)
+
+    @property
+    def errors(self) -> list[RecordedError]:
+        """Every recorded error: mediators, engine builds and the writer."""
+        return self._errors.snapshot() + self.engine.errors + self.engine.writer.errors
+
+    @property
+    def mediators(self) -> list[Mediator]:
+        with self._lock:
+            return [r.mediator for r in self._runners]
+
+    def health(self) -> dict[str, Any]:
+        """A JSON-able summary: running, views, watches, queues, errors."""
+        engine = self.engine.health()
+        with self._lock:
+            runners = list(self._runners)
+        errors = self.errors
+        return {
+            **engine,
+            "running": self._state == "running" and engine["running"],
+            "mediators": [type(r.mediator).__name__ for r in runners],
+            "trigger_queue": sum(r.pending for r in runners),
+            "error_count": len(errors),
+            "last_error": str(errors[-1]) if errors else None,
+            "source_watches": sum(1 for r in runners if r.watch is not None),
+        }
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until sources, builds and view writes have all settled."""
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while time.monotonic() < deadline:
+            with self._lock:
+                runners = list(self._runners)
+            if all(r.initial_done.is_set() and r.pending == 0 for r in runners):
+                left = max(0.01, deadline - time.monotonic())
+                if self.engine.wait_idle(left) and self.engine.writer.flush(left):
+                    if all(r.pending == 0 for r in runners) and self.engine.wait_idle(0.01):
+                        return True
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return False
+
+
+_current: Runtime | None = None
+_current_lock = threading.Lock()
+
+
+def current_runtime() -> Runtime:
+    """The context runtime (created on the context database and started on first use)."""
+    global _current
+    with _current_lock:
+        if _current is None or _current._state == "stopped":
+            _current = Runtime().start()
+        return _current
+
+
+def set_current_runtime(runtime: Runtime | None) -> Runtime | None:
+    """Install ``runtime`` as the context runtime; returns the previous one."""
+    global _current
+    with _current_lock:
+        previous, _current = _current, runtime
+        return previous

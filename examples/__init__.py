@@ -1,0 +1,1 @@
+"""Runnable examples (``boiler run examples.meeting_room:app``)."""

@@ -64,3 +64,13 @@ def db(backend: str, request: pytest.FixtureRequest, project_id: str) -> Iterato
         yield database
     finally:
         database.close()
+
+
+@pytest.fixture
+def ctx_db(db: Database) -> Iterator[Database]:
+    """``db`` installed as the ``Context`` database for one test (the previous
+    context, if any, is restored afterwards)."""
+    from boiler.context import Context
+
+    with Context.use(db):
+        yield db

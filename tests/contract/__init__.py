@@ -1,0 +1,1 @@
+"""Backend contract suite: written once, run against every backend."""

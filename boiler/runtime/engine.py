@@ -1,0 +1,414 @@
+"""The reactive engine: live views rebuilt whenever anything they read changes.
+
+::
+
+    engine = Engine(db).start()
+    handle = engine.live(meeting_summary, on_result=publish, key=("summary", "m1"))
+    ...
+    engine.stop()          # joins threads, unsubscribes, raises RuntimeFailure on errors
+
+Threads (all owned here, all named ``boiler-engine-*``): one *dispatcher*
+applies listener events to the :class:`~.index.DependencyIndex` and fires
+retry timers; ``workers`` build views. Listener callbacks only enqueue.
+A view is never built twice at once; dirtying it while queued or building
+coalesces into one more build that reads the latest state.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import heapq
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Hashable
+from typing import Any
+
+from ..database.base import Database, DocumentSnapshot, ListenEvent
+from ..database.query import Query
+from ..store import Store
+from .errors import ErrorLog, RecordedError
+from .index import DependencyIndex
+from .live import BACKOFF, BUILDING, IDLE, QUEUED, Compute, LiveHandle, OnError, OnResult, _View
+from .writer import ViewWriter
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("boiler.runtime")
+
+_STOP = object()
+_WAKE = object()
+
+
+class Engine:
+    """Keeps live views fresh from ``db``; owns its threads and watches.
+
+    ``retry_base``/``retry_max``: exponential backoff (seconds) for a failing
+    build. ``writer_batch_size``: batch size of :attr:`writer`.
+
+    ``confirm_delay``: when a new watch delivers its initial snapshot, the views
+    depending on it are rebuilt once more this many seconds later (a rebuild
+    with unchanged inputs emits nothing). This covers listener streams that
+    miss a write racing their start: the Cloud Firestore emulator does (see
+    FIELD-NOTES). Default: 0.1 s on Firestore, off (None) on the embedded store,
+    whose listeners are exact.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        workers: int = 4,
+        retry_base: float = 0.5,
+        retry_max: float = 30.0,
+        writer_batch_size: int = 500,
+        confirm_delay: float | None | str = "auto",
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.db = db
+        self.workers = workers
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        if confirm_delay == "auto":
+            confirm_delay = None if db.backend_name == "embedded" else 0.1
+        assert confirm_delay is None or isinstance(confirm_delay, int | float)
+        self.confirm_delay: float | None = confirm_delay
+        self._errors = ErrorLog()
+        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._index = DependencyIndex(db, self._enqueue_event, self._errors)
+        self._lock = threading.Lock()
+        self._views: dict[Hashable, _View[Any]] = {}
+        self._timers: list[tuple[float, int, Hashable, bool]] = []
+        self._seq = itertools.count()
+        self._threads: list[threading.Thread] = []
+        self._state = "new"
+        self._queued = 0
+        self.stats = {"builds": 0, "emits": 0, "failures": 0, "reads": 0, "events": 0}
+        self.writer = ViewWriter(db, batch_size=writer_batch_size)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> Engine:
+        """Start the dispatcher, the workers and the writer. Returns ``self``."""
+        with self._lock:
+            if self._state != "new":
+                raise RuntimeError(f"engine already {self._state}; create a new Engine")
+            self._state = "running"
+        self.writer.start()
+        self._spawn("boiler-engine-dispatch", self._dispatch_loop)
+        for i in range(self.workers):
+            self._spawn(f"boiler-engine-worker-{i}", self._worker_loop)
+        return self
+
+    def stop(self, timeout: float = 10.0, *, raise_errors: bool = True) -> None:
+        """Stop threads, unsubscribe every watch, flush the writer.
+
+        Raises :class:`~boiler.exceptions.RuntimeFailure` listing the recorded
+        errors (engine and writer) unless ``raise_errors`` is False.
+        """
+        with self._lock:
+            if self._state == "stopped":
+                return
+            self._state = "stopped"
+            views = list(self._views.values())
+            self._views.clear()
+            for view in views:
+                view.disposed = True
+        self._index.close()
+        deadline = time.monotonic() + timeout
+        self._events.put(_STOP)
+        for _ in range(self.workers):
+            self._ready.put(_STOP)
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                self._errors.record("stop", TimeoutError(f"thread {thread.name} did not stop"))
+        self.writer.stop(max(0.1, deadline - time.monotonic()), raise_errors=False)
+        if raise_errors:
+            failure = self._errors.failure("engine stopped with errors")
+            writer_failure = self.writer.failure()
+            if failure is None:
+                failure = writer_failure
+            elif writer_failure is not None:
+                failure.errors.extend(writer_failure.errors)
+                failure.args = (f"{failure}\nwriter: {writer_failure}",)
+            if failure is not None:
+                raise failure
+
+    def __enter__(self) -> Engine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(raise_errors=exc[0] is None)
+
+    # -- views ----------------------------------------------------------------------------
+    def live(
+        self,
+        compute: Compute[Any],
+        on_result: OnResult[Any],
+        *,
+        key: Hashable,
+        on_error: OnError | None = None,
+    ) -> LiveHandle:
+        """Keep ``compute`` live under ``key``; the existing handle if ``key`` is live."""
+        hash(key)
+        with self._lock:
+            if self._state == "stopped":
+                raise RuntimeError("engine is stopped")
+            view = self._views.get(key)
+            if view is not None:
+                assert view.handle is not None
+                return view.handle
+            view = _View(key=key, compute=compute, on_result=on_result, on_error=on_error)
+            view.handle = LiveHandle(self, view)
+            self._views[key] = view
+            self._enqueue_locked(view)
+            return view.handle
+
+    def handle(self, key: Hashable) -> LiveHandle | None:
+        """The handle of the live view ``key`` (None if not live)."""
+        with self._lock:
+            view = self._views.get(key)
+            return view.handle if view else None
+
+    # -- introspection ------------------------------------------------------------------------
+    @property
+    def watch_count(self) -> int:
+        """Listeners currently open (one per watched collection)."""
+        return self._index.watch_count
+
+    def watched(self) -> list[Query]:
+        return self._index.watched()
+
+    def latest(self, path: str) -> DocumentSnapshot | None:
+        """The newest state of the document at ``path`` seen by the watches, if any."""
+        return self._index.latest(path)
+
+    @property
+    def errors(self) -> list[RecordedError]:
+        """Recorded failures (newest last), each with stage, view key and exception."""
+        return self._errors.snapshot()
+
+    def health(self) -> dict[str, Any]:
+        last = self._errors.last
+        with self._lock:
+            live = len(self._views)
+            building = sum(1 for v in self._views.values() if v.state == BUILDING)
+            backoff = sum(1 for v in self._views.values() if v.state == BACKOFF)
+            state = self._state
+        return {
+            "running": state == "running",
+            "live_views": live,
+            "watches": self.watch_count,
+            "queue_depth": self._queued + self._events.qsize(),
+            "building": building,
+            "backoff": backoff,
+            "error_count": self._errors.count,
+            "last_error": str(last) if last else None,
+            "writer_pending": self.writer.pending,
+            **self.stats,
+        }
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until no event, initial snapshot, confirmation or build is pending
+        (views in backoff aside); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                busy = (
+                    self._queued
+                    or any(t[3] for t in self._timers)
+                    or any(v.state in (QUEUED, BUILDING) for v in self._views.values())
+                )
+            if not busy and self._events.empty() and not self._index.awaiting_initial():
+                return True
+            time.sleep(0.005)
+        return False
+
+    # -- scheduling (under self._lock where noted) -----------------------------------------------
+    def _enqueue_locked(self, view: _View[Any]) -> None:
+        view.state = QUEUED
+        self._queued += 1
+        self._ready.put(view)
+
+    def _mark_dirty(self, key: Hashable, *, force: bool = False) -> None:
+        with self._lock:
+            view = self._views.get(key)
+            if view is None or view.disposed:
+                return
+            view.force = view.force or force
+            if view.state == IDLE or (force and view.state == BACKOFF):
+                self._enqueue_locked(view)
+            elif view.state == BUILDING:
+                view.dirty_again = True
+
+    def _dispose(self, view: _View[Any]) -> None:
+        with self._lock:
+            if view.disposed:
+                return
+            view.disposed = True
+            if self._views.get(view.key) is view:
+                del self._views[view.key]
+        self._index.unregister(view.key)
+
+    def _enqueue_event(self, key: Query, generation: int, event: ListenEvent) -> None:
+        self._events.put((key, generation, event))  # listener thread: nothing else
+
+    def _spawn(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    # -- dispatcher ---------------------------------------------------------------------------------
+    def _dispatch_loop(self) -> None:
+        while True:
+            with self._lock:
+                wait = self._timers[0][0] - time.monotonic() if self._timers else None
+            try:
+                item = self._events.get(timeout=max(0.0, wait) if wait is not None else None)
+            except queue.Empty:
+                item = _WAKE
+            if item is _STOP:
+                return
+            if item is not _WAKE:
+                key, generation, event = item
+                try:
+                    dirty, confirm = self._index.process_event(key, generation, event)
+                except Exception as e:
+                    self._errors.record("listen", e, key=key.describe())
+                    dirty, confirm = set(), set()
+                for view_key in dirty:
+                    self._mark_dirty(view_key)
+                if confirm and self.confirm_delay is not None:
+                    at = time.monotonic() + self.confirm_delay
+                    with self._lock:
+                        for view_key in confirm:
+                            heapq.heappush(self._timers, (at, next(self._seq), view_key, True))
+                self.stats["events"] += 1  # processed (tests wait on it)
+            self._fire_timers()
+
+    def _fire_timers(self) -> None:
+        now = time.monotonic()
+        confirm = []
+        with self._lock:
+            while self._timers and self._timers[0][0] <= now:
+                _, seq, key, is_confirm = heapq.heappop(self._timers)
+                view = self._views.get(key)
+                if is_confirm:
+                    confirm.append(key)
+                elif view is not None and view.state == BACKOFF and view.timer == seq:
+                    self._enqueue_locked(view)
+        for key in confirm:
+            self._mark_dirty(key)
+
+    # -- workers ----------------------------------------------------------------------------------------
+    def _worker_loop(self) -> None:
+        while True:
+            view = self._ready.get()
+            if view is _STOP:
+                return
+            with self._lock:
+                self._queued -= 1
+                if view.disposed or view.state != QUEUED:
+                    continue
+                view.state = BUILDING
+                view.dirty_again = False
+                force, view.force = view.force, False
+            stale = False
+            try:
+                stale = self._build(view, force)
+            except Exception as e:
+                self._failed(view, e, force)
+                continue
+            with self._lock:
+                if view.disposed:
+                    view.state = IDLE
+                elif stale or view.dirty_again or view.force:
+                    self._enqueue_locked(view)
+                else:
+                    view.state = IDLE
+
+    def _build(self, view: _View[Any], force: bool) -> bool:
+        """Build ``view`` once; emit if its inputs changed. True if already stale.
+
+        Fast path: one ``get_all`` of last build's document dependencies (one
+        consistent read) and ``compute`` over it. Only if ``compute`` reads
+        anything else does the build run again in a read-only transaction.
+        """
+        prefetch = list(view.deps.documents) if view.deps is not None else []
+        store: Store | None = None
+        if prefetch and not (view.deps is not None and view.deps.queries):
+            snaps = {s.path: s for s in self.db.get_all(prefetch)}
+            self.stats["reads"] += 1
+            store = Store(_PrefetchedOnly(), prefetched=snaps)
+            try:
+                result = view.compute(store)
+            except _NeedsMore:
+                store = None
+        if store is None:
+            with self.db.transaction(read_only=True) as tx:
+                prefetched: dict[str, DocumentSnapshot] = {}
+                if prefetch:
+                    prefetched = {s.path: s for s in tx.get_all(prefetch)}
+                    self.stats["reads"] += 1
+                store = Store(tx, prefetched=prefetched)
+                result = view.compute(store)
+            self.stats["reads"] += store.round_trips
+        deps = store.dependencies
+        version = store.version or _dt.datetime.now(_dt.UTC)
+        self.stats["builds"] += 1
+        view.builds += 1
+
+        def still_live() -> bool:
+            return not view.disposed
+
+        stale = self._index.register(view.key, deps, version, still_live=still_live)
+        if view.disposed:
+            return False
+        if force or view.deps is None or deps != view.deps:
+            view.on_result(result, version)
+            self.stats["emits"] += 1
+            view.emits += 1
+            view.result, view.version = result, version
+        view.deps = deps
+        view.attempts = 0
+        view.built.set()
+        return stale
+
+    def _failed(self, view: _View[Any], exc: Exception, force: bool) -> None:
+        self.stats["failures"] += 1
+        view.attempts += 1
+        self._errors.record("build", exc, key=view.key, attempt=view.attempts)
+        if view.on_error is not None:
+            try:
+                view.on_error(exc)
+            except Exception as e:
+                self._errors.record("on_error", e, key=view.key)
+        delay = min(self.retry_max, self.retry_base * 2 ** (view.attempts - 1))
+        with self._lock:
+            view.force = view.force or force
+            if view.disposed:
+                view.state = IDLE
+                return
+            view.state = BACKOFF
+            view.timer = next(self._seq)
+            heapq.heappush(self._timers, (time.monotonic() + delay, view.timer, view.key, False))
+        self._events.put(_WAKE)
+
+
+class _NeedsMore(BaseException):
+    """A fast-path build read beyond its prefetch (BaseException: user code that
+    catches ``Exception`` cannot swallow it)."""
+
+
+class _PrefetchedOnly:
+    """The reader of a fast-path build: everything not prefetched is a miss."""
+
+    def get_all(self, paths: Any) -> list[DocumentSnapshot]:
+        raise _NeedsMore
+
+    def query(self, query: Query) -> list[DocumentSnapshot]:
+        raise _NeedsMore

@@ -1,0 +1,74 @@
+"""Errors recorded by the runtime's threads: never swallowed, surfaced on ``stop()``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import threading
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+from ..exceptions import RuntimeFailure
+
+__all__ = ["ErrorLog", "RecordedError"]
+
+log = logging.getLogger("boiler.runtime")
+
+
+@dataclass(frozen=True)
+class RecordedError:
+    """One failure: where it happened (``stage``), for which view (``key``) and what."""
+
+    stage: str
+    key: Hashable | None
+    exception: BaseException
+    attempt: int = 1
+    at: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.UTC))
+
+    def __str__(self) -> str:
+        who = f" [{self.key!r}]" if self.key is not None else ""
+        return (
+            f"{self.stage}{who} attempt {self.attempt}: "
+            f"{type(self.exception).__name__}: {self.exception}"
+        )
+
+
+class ErrorLog:
+    """A thread-safe, bounded record of failures (the newest ``limit`` are kept)."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._lock = threading.Lock()
+        self._errors: deque[RecordedError] = deque(maxlen=limit)
+        self.count = 0
+
+    def record(
+        self, stage: str, exc: BaseException, *, key: Hashable | None = None, attempt: int = 1
+    ) -> RecordedError:
+        error = RecordedError(stage, key, exc, attempt)
+        with self._lock:
+            self._errors.append(error)
+            self.count += 1
+        log.error("boiler runtime: %s", error, exc_info=exc)
+        return error
+
+    def snapshot(self) -> list[RecordedError]:
+        with self._lock:
+            return list(self._errors)
+
+    @property
+    def last(self) -> RecordedError | None:
+        with self._lock:
+            return self._errors[-1] if self._errors else None
+
+    def failure(self, what: str) -> RuntimeFailure | None:
+        """A :class:`RuntimeFailure` listing every recorded error (None if none)."""
+        errors = self.snapshot()
+        if not errors:
+            return None
+        lines = "\n".join(f"  - {e}" for e in errors[:20])
+        more = f"\n  ... and {self.count - 20} more" if self.count > 20 else ""
+        return RuntimeFailure(
+            f"{what}: {self.count} error(s) recorded:\n{lines}{more}",
+            [e.exception for e in errors],
+        )

@@ -1,0 +1,334 @@
+"""The view writer: versioned, deduplicated, batched writes of view documents.
+
+Sinks call ``writer.write(path, data, version)``; a writer thread coalesces
+pending writes per path (latest version wins) and commits them in batches.
+
+- **No write amplification**: a write whose content equals what the view
+  document holds is skipped (the last written content per path is cached; a
+  cold path is read once).
+- **Versioned**: each view document stores ``{"_boiler": {"version": v}}``; an
+  older version never overwrites a newer one. Writes carry ``update_time``
+  preconditions (``create`` for new documents), so this holds with several
+  writer processes too: on a precondition failure the paths are re-read and
+  the decision is made again.
+- **Deletes** (``data=None``) remove the document and leave an in-memory
+  tombstone version, so a late older write cannot resurrect it.
+- **Listeners** (:meth:`ViewWriter.add_listener`) hear every committed write
+  or delete as ``fn(path, data, version)`` (``data`` None: deleted), on the
+  writer thread after the commit, outside any lock; their errors are recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..database.base import DELETE_FIELD, Database, DocumentSnapshot, Precondition, Transaction
+from ..exceptions import AlreadyExists, Conflict, NotFound, RuntimeFailure
+from .errors import ErrorLog, RecordedError
+
+__all__ = ["VERSION_FIELD", "ViewListener", "ViewWriter"]
+
+#: The field of a view document holding ``{"version": <datetime>}``.
+VERSION_FIELD = "_boiler"
+
+_SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
+_RETRYABLE = (Conflict, AlreadyExists, NotFound)
+
+#: ``fn(path, data, version)``: a view document was written (``data`` None: deleted).
+ViewListener = Callable[[str, "dict[str, Any] | None", _dt.datetime], None]
+
+
+@dataclass
+class _Known:
+    """What the view document at a path holds (as far as this writer knows)."""
+
+    exists: bool
+    content: dict[str, Any] | None
+    keys: frozenset[str]
+    update_time: _dt.datetime | None
+    version: _dt.datetime | None  # the newest version stored or decided (tombstone)
+
+
+def _known(snap: DocumentSnapshot) -> _Known:
+    if not snap.exists or snap.data is None:
+        return _Known(False, None, frozenset(), None, None)
+    data = dict(snap.data)
+    meta = data.pop(VERSION_FIELD, None)
+    version = meta.get("version") if isinstance(meta, Mapping) else None
+    return _Known(True, data, frozenset(snap.data), snap.update_time, version)
+
+
+class ViewWriter:
+    """Writes view documents for sinks; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        batch_size: int = 500,
+        max_attempts: int = 5,
+        retry_base: float = 0.05,
+    ) -> None:
+        if not 1 <= batch_size <= 500:
+            raise ValueError(f"batch_size must be within 1..500, got {batch_size}")
+        self.db = db
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self._errors = ErrorLog()
+        self._cond = threading.Condition()
+        self._pending: dict[str, tuple[dict[str, Any] | None, _dt.datetime]] = {}
+        self._inflight = 0
+        self._known: dict[str, _Known] = {}
+        self._reread: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._listeners: list[ViewListener] = []
+        self._committed: list[tuple[str, dict[str, Any] | None, _dt.datetime]] = []
+        self.stats = {"writes": 0, "deletes": 0, "skipped": 0, "stale": 0, "conflicts": 0}
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> ViewWriter:
+        with self._cond:
+            if self._thread is not None:
+                return self
+            self._stopping = False
+            self._thread = threading.Thread(target=self._loop, name="boiler-writer", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0, *, raise_errors: bool = True) -> None:
+        """Write what is pending, then stop the thread; raise recorded errors."""
+        with self._cond:
+            thread, self._stopping = self._thread, True
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                self._errors.record("writer stop", TimeoutError("writer thread did not stop"))
+        with self._cond:
+            self._thread = None
+        if raise_errors and (failure := self.failure()) is not None:
+            raise failure
+
+    @property
+    def errors(self) -> list[RecordedError]:
+        return self._errors.snapshot()
+
+    def failure(self) -> RuntimeFailure | None:
+        return self._errors.failure("view writer")
+
+    @property
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._pending) + self._inflight
+
+    # -- API ------------------------------------------------------------------------------
+    def write(self, path: str, data: Mapping[str, Any] | None, version: _dt.datetime) -> None:
+        """Enqueue ``data`` (None: delete) for the view document at ``path``."""
+        if not isinstance(version, _dt.datetime):
+            raise TypeError(f"version must be a datetime, got {version!r}")
+        if data is not None and VERSION_FIELD in data:
+            raise ValueError(f"view data for {path!r} must not contain {VERSION_FIELD!r}")
+        item = None if data is None else copy.deepcopy(dict(data))
+        with self._cond:
+            if self._stopping:
+                raise RuntimeError("view writer is stopped")
+            queued = self._pending.get(path)
+            if queued is not None and queued[1] > version:
+                self.stats["stale"] += 1
+                return
+            self._pending.pop(path, None)  # re-insert: FIFO by latest enqueue
+            self._pending[path] = (item, version)
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything enqueued so far is durable; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._inflight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def add_listener(self, fn: ViewListener) -> Callable[[], None]:
+        """Call ``fn(path, data, version)`` after each committed write or delete;
+        returns a function that removes it. ``data`` is a copy without
+        ``_boiler``; errors ``fn`` raises are recorded, never raised here."""
+        with self._cond:
+            self._listeners = [*self._listeners, fn]
+
+        def remove() -> None:
+            with self._cond:
+                self._listeners = [f for f in self._listeners if f is not fn]
+
+        return remove
+
+    @property
+    def listener_count(self) -> int:
+        return len(self._listeners)
+
+    def _notify(self) -> None:
+        """Hand what was just committed to the listeners (writer thread, no lock held)."""
+        committed, self._committed = self._committed, []
+        listeners = self._listeners
+        for path, data, version in committed:
+            for fn in listeners:
+                try:
+                    fn(path, None if data is None else copy.deepcopy(data), version)
+                except Exception as e:
+                    self._errors.record("writer listener", e, key=path)
+
+    # -- writer thread --------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                items = []
+                for path in list(self._pending)[: self.batch_size]:
+                    data, version = self._pending.pop(path)
+                    items.append((path, data, version))
+                self._inflight = len(items)
+            try:
+                self._commit(items)
+            except Exception as e:  # never let the writer thread die
+                self._errors.record("writer", e)
+            finally:
+                self._notify()
+                with self._cond:
+                    self._inflight = 0
+                    self._cond.notify_all()
+
+    def _commit(self, items: list[tuple[str, dict[str, Any] | None, _dt.datetime]]) -> None:
+        simple = [i for i in items if i[1] is None or all(_SIMPLE_KEY.match(k) for k in i[1])]
+        for path, data, version in items:
+            if not (data is None or all(_SIMPLE_KEY.match(k) for k in data)):
+                self._attempt(lambda p=path, d=data, v=version: self._write_tx(p, d, v), path)
+        if simple:
+            self._attempt(lambda: self._write_batch(simple), simple[0][0])
+
+    def _attempt(self, fn: Any, path: str) -> None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                fn()
+                return
+            except _RETRYABLE:
+                self.stats["conflicts"] += 1  # re-read and decide again
+            except Exception as e:
+                self._errors.record("write", e, key=path, attempt=attempt)
+            with self._cond:
+                self._cond.wait(min(2.0, self.retry_base * 2 ** (attempt - 1)))
+        self._errors.record(
+            "write", RuntimeError(f"gave up after {self.max_attempts} attempts"), key=path
+        )
+
+    def _decide(
+        self, known: _Known, data: dict[str, Any] | None, version: _dt.datetime
+    ) -> str | None:
+        """ "write", "delete" or None (nothing to do) for one pending item."""
+        if known.version is not None and version < known.version:
+            self.stats["stale"] += 1
+            return None
+        if data is None:
+            known.version = version  # tombstone
+            if not known.exists:
+                self.stats["skipped"] += 1
+                return None
+            return "delete"
+        if known.exists and known.content == data:
+            known.version = version if known.version is None else max(known.version, version)
+            self.stats["skipped"] += 1
+            return None
+        return "write"
+
+    def _write_batch(self, items: list[tuple[str, dict[str, Any] | None, _dt.datetime]]) -> None:
+        cold = [p for p, _, _ in items if p not in self._known or p in self._reread]
+        if cold:
+            for snap in self.db.get_all(cold):
+                self._learn(snap)
+        batch = self.db.batch()
+        planned = []
+        for path, data, version in items:
+            known = self._known[path]
+            action = self._decide(known, data, version)
+            if action == "delete":
+                batch.delete(path, precondition=Precondition(update_time=known.update_time))
+            elif action == "write":
+                assert data is not None
+                doc = {**data, VERSION_FIELD: {"version": version}}
+                if known.exists:
+                    removed = {k: DELETE_FIELD for k in known.keys if k not in doc}
+                    batch.update(
+                        path,
+                        {**removed, **doc},
+                        precondition=Precondition(update_time=known.update_time),
+                    )
+                else:
+                    batch.create(path, doc)
+            else:
+                continue
+            planned.append((path, data, version))
+        if not planned:
+            return
+        try:
+            results = batch.commit()
+        except Exception:
+            self._reread.update(path for path, _, _ in planned)  # re-read, decide again
+            raise
+        for (path, data, version), result in zip(planned, results, strict=True):
+            self._record(path, data, version, result.update_time)
+
+    def _write_tx(self, path: str, data: dict[str, Any] | None, version: _dt.datetime) -> None:
+        def fn(tx: Transaction) -> _dt.datetime | None:
+            known = self._learn(tx.get(path))
+            action = self._decide(known, data, version)
+            if action == "delete":
+                tx.delete(path)
+            elif action == "write":
+                assert data is not None
+                tx.set(path, {**data, VERSION_FIELD: {"version": version}})
+            return None if action is None else version
+
+        if self.db.run_transaction(fn) is not None:
+            self._reread.add(path)  # update_time unknown: read again next time
+            self.stats["writes" if data is not None else "deletes"] += 1
+            self._committed.append((path, data, version))
+
+    def _learn(self, snap: DocumentSnapshot) -> _Known:
+        """Take what the database holds, keeping the newest version decided here."""
+        known = _known(snap)
+        old = self._known.get(snap.path)
+        if old is not None and old.version is not None:
+            if known.version is None or known.version < old.version:
+                known.version = old.version
+        self._known[snap.path] = known
+        self._reread.discard(snap.path)
+        return known
+
+    def _record(
+        self,
+        path: str,
+        data: dict[str, Any] | None,
+        version: _dt.datetime,
+        update_time: _dt.datetime,
+    ) -> None:
+        if data is None:
+            self._known[path] = _Known(False, None, frozenset(), None, version)
+            self.stats["deletes"] += 1
+        else:
+            keys = frozenset(data) | {VERSION_FIELD}
+            self._known[path] = _Known(True, data, keys, update_time, version)
+            self.stats["writes"] += 1
+        self._committed.append((path, data, version))

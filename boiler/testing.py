@@ -3,6 +3,7 @@ poll-with-deadline waiting (never fixed sleeps)."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -113,6 +114,7 @@ class FirestoreEmulator:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        atexit.register(self.stop)  # never leave a java orphan behind on interpreter exit
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -152,6 +154,7 @@ class FirestoreEmulator:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        atexit.unregister(self.stop)
         try:
             os.killpg(proc.pid, signal.SIGTERM)
         except ProcessLookupError:

@@ -196,6 +196,41 @@ class Dict(Field, ma.fields.Dict):  # type: ignore[type-arg]
         return {k: inner.from_storage(v, f"{name}.{k}") for k, v in raw.items()}
 
 
+class Nested(Field, ma.fields.Nested):
+    """A plain object (dict keyed by the nested schema's data keys), e.g. list items.
+
+    ``fields.List(fields.Nested(AttendeeSchema))`` declares an array of objects
+    for view attributes; keys outside the schema are refused, and each declared
+    key is checked by its boiler field. Stored (and served) as a plain dict.
+    """
+
+    python_types = (dict,)
+
+    def __init__(self, nested: Any, **kwargs: Any) -> None:
+        super().__init__(nested, **kwargs)
+
+    def _schema_fields(self) -> dict[str, ma.fields.Field]:  # type: ignore[type-arg]
+        schema = self.schema
+        return {f.data_key or name: f for name, f in schema.fields.items()}
+
+    def check(self, value: Any, name: str) -> Any:
+        value = super().check(value, name)
+        if value is None:
+            return None
+        known = self._schema_fields()
+        unknown = sorted(str(k) for k in value if k not in known)
+        if unknown:
+            raise ValidationError(f"unknown key(s) {unknown}", field=name)
+        out = {}
+        for key, item in value.items():
+            field = known[key]
+            out[key] = field.check(item, f"{name}.{key}") if isinstance(field, Field) else item
+        return out
+
+    def to_storage(self, value: Any) -> Any:
+        return None if value is None else dict(value)
+
+
 class TypeChecked(Raw):
     """Values that are instances of ``python_type`` (for ``bproperty(type=...)``)."""
 
@@ -351,6 +386,7 @@ __all__ = [
     "Int",
     "Integer",
     "List",
+    "Nested",
     "Raw",
     "Relationship",
     "Str",

@@ -1,5 +1,8 @@
 """Shared fixtures: every backend-dependent test runs on each backend.
 
+At the repository root so ``tests/`` and ``examples/`` share them (and one
+emulator per session).
+
 The Cloud Firestore emulator is started once per test session (never mocked);
 if it cannot start, the firestore-parametrized tests error — they are not
 skipped. Restrict backends locally with ``BOILER_TEST_BACKENDS=embedded``.

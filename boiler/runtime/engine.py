@@ -240,7 +240,9 @@ class Engine:
             if view is None or view.disposed:
                 return
             view.force = view.force or force
-            if view.state == IDLE or (force and view.state == BACKOFF):
+            # A view in backoff is retried at once when an input changes: the
+            # change may be the fix (its pending timer is then ignored by seq).
+            if view.state in (IDLE, BACKOFF):
                 self._enqueue_locked(view)
             elif view.state == BUILDING:
                 view.dirty_again = True

@@ -28,8 +28,7 @@ class RestServices:
     def runtime_running(self) -> bool:
         if self.runtime is None:
             return False
-        health = self.runtime.health()
-        return bool(health.get("running"))
+        return bool(self.runtime.running)
 
 
 def bearer_token() -> str:

@@ -174,6 +174,11 @@ class Engine:
             view = self._views.get(key)
             return view.handle if view else None
 
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`start` ran and :meth:`stop` did not."""
+        return self._state == "running"
+
     # -- introspection ------------------------------------------------------------------------
     @property
     def watch_count(self) -> int:

@@ -198,6 +198,11 @@ class Runtime:
     def __exit__(self, *exc: object) -> None:
         self.stop(raise_errors=exc[0] is None)
 
+    @property
+    def running(self) -> bool:
+        """Whether the runtime (and its engine) is running; cheap, unlike :meth:`health`."""
+        return self._state == "running" and self.engine.running
+
     # -- errors and health -----------------------------------------------------------------
     def record_error(self, stage: str, exc: BaseException, *, key: Any = None) -> None:
         self._errors.record(stage, exc, key=key)
@@ -227,6 +232,11 @@ class Runtime:
             "last_error": str(errors[-1]) if errors else None,
             "source_watches": sum(1 for r in runners if r.watch is not None),
         }
+
+    def sources_ready(self) -> bool:
+        """Whether every mediator has handled its source's initial snapshot."""
+        with self._lock:
+            return all(r.initial_done.is_set() for r in self._runners)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until sources, builds and view writes have all settled."""

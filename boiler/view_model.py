@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
+from . import access as _access
 from .attrs import Field, declared_fields
 from .database import Database, Query, Transaction, WriteBatch, paths
 from .domain_model import PrimaryObject
@@ -42,6 +43,16 @@ V = TypeVar("V", bound="ViewModel")
 Params = Mapping[str, Any]
 
 
+class _HasUid(Protocol):
+    """A principal: what :meth:`ViewModel.authorize` reads from one."""
+
+    @property
+    def uid(self) -> str: ...
+
+    @property
+    def claims(self) -> Mapping[str, Any]: ...
+
+
 class ViewModel:
     """Computed attributes over a :class:`Store` of domain snapshots.
 
@@ -54,6 +65,7 @@ class ViewModel:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._fields = declared_fields(cls)
+        _access.rule_of(cls)  # a malformed Meta.access fails at class creation
 
     def __init__(self, store: Store, **params: Any) -> None:
         self.store = store
@@ -166,7 +178,14 @@ class ViewModel:
             descriptor = by_key[key]
             if descriptor.fset is None:
                 raise ValidationError("this field is read-only", field=key)
-            descriptor.__set__(self, value)
+            try:
+                descriptor.__set__(self, value)
+            except ValidationError as e:  # name the key the client sent, not the attribute
+                if e.field is not None and e.field == descriptor.name:
+                    detail = "; ".join(str(m) for m in e.messages.get(e.field) or [str(e)])
+                else:
+                    detail = str(e)
+                raise ValidationError(detail, field=key) from e
 
     def changed_models(self) -> list[PrimaryObject]:
         """Domain objects read by this view whose stored form changed since reading."""
@@ -190,6 +209,22 @@ class ViewModel:
 
         The default allows everyone; per-view rules override it.
         """
+
+    def authorize(self, uid: str | _HasUid | None, claims: Mapping[str, Any] | None = None) -> None:
+        """Raise :class:`~boiler.exceptions.Forbidden` unless the caller may see this view.
+
+        ``uid`` is the caller's uid (None: unauthenticated) or a principal with
+        ``uid`` and ``claims`` (:class:`boiler.auth.Principal`). Applies the
+        declared ``Meta.access`` rule (:mod:`boiler.access`) to ``params`` and
+        the claims, then the data-dependent :meth:`check_access`.
+        """
+        if uid is not None and not isinstance(uid, str):
+            claims = uid.claims if claims is None else claims
+            uid = uid.uid
+        _access.check(
+            _access.rule_of(type(self)), self.params, uid, claims, view_name=type(self).__name__
+        )
+        self.check_access(uid)
 
     # -- building -------------------------------------------------------------------------
     @classmethod
@@ -282,9 +317,7 @@ class LiveView(Generic[V]):
             if self._f_notify is not None and view is not None:
                 self._f_notify(obj=view)
 
-        self.handle: LiveHandle = engine.live(
-            compute, on_result, key=view_cls.live_key(**params)
-        )
+        self.handle: LiveHandle = engine.live(compute, on_result, key=view_cls.live_key(**params))
         if timeout:
             self.handle.wait_built(timeout)
 

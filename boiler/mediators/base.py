@@ -55,7 +55,8 @@ class Mediator:
                 self.dispatch(_KIND[change.type], change.document, read_time=event.read_time)
             except Exception as e:  # isolate: one bad document never stops the others
                 self.runtime.record_error(
-                    f"trigger {type(self).__name__}.on_{_KIND[change.type]}", e,
+                    f"trigger {type(self).__name__}.on_{_KIND[change.type]}",
+                    e,
                     key=change.document.path,
                 )
         if initial:

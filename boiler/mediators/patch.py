@@ -54,7 +54,8 @@ class PatchMediator(Mediator):
         except TransactionConflict:
             raise
         except BoilerError as e:
-            return self.db.run_transaction(lambda tx: self._reject(tx, patch_path, e))
+            error: BoilerError = e
+        return self.db.run_transaction(lambda tx: self._reject(tx, patch_path, error))
 
     def _apply(self, tx: Transaction, patch_path: str) -> str | None:
         snap = tx.get(patch_path)
@@ -63,7 +64,7 @@ class PatchMediator(Mediator):
         body = {k: v for k, v in (snap.to_dict() or {}).items() if k != PATCH_FIELD}
         params = self.params(patch_path)
         view = type(self).view_model(Store(tx), **params)
-        view.check_access(params.get("user_id"))
+        view.authorize(params.get("user_id"))
         view.update(body)
         changed = view.changed_models()
         for obj in changed:

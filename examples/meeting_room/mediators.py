@@ -20,6 +20,7 @@ class MeetingSessionMediator(ViewMediator):
     sink = sink.firestore()
     view_model = MeetingSession
     view_collection = "MeetingSession"
+    view_path_template = "users/{user_id}/MeetingSession/{doc_id}"  # for `boiler rules`
 
     def views(self, meeting: Meeting) -> Iterator[tuple[str, dict[str, Any]]]:
         for user_path in meeting.users or []:

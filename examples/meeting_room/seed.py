@@ -36,7 +36,9 @@ def seed(db: Database) -> None:
             organization=org,
             hearing_aid_requested=aid,
         ).save(batch=batch)
-        ticket = Ticket.new(doc_id=f"ticket_{uid}", role=role, attendance=attends, user=f"users/{uid}")
+        ticket = Ticket.new(
+            doc_id=f"ticket_{uid}", role=role, attendance=attends, user=f"users/{uid}"
+        )
         ticket.save(batch=batch)
         tickets[uid] = ticket.doc_ref
     Meeting.new(

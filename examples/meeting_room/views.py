@@ -9,21 +9,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from boiler import attrs
+from boiler import access, attrs, fields, schema
 from boiler.exceptions import Forbidden
 from boiler.view_model import ViewModel
 
 from .domain import Location, Meeting, Ticket, User
 
 
+class Attendee(schema.Schema):
+    """One attending participant in a meeting session (camelCase keys)."""
+
+    name = fields.String()
+    organization = fields.String()
+    hearing_aid_requested = fields.Boolean()
+
+
 class MeetingSession(ViewModel):
     """``params``: ``doc_id`` (the meeting id) and ``user_id`` (the viewer)."""
+
+    class Meta:
+        # Who may see a session: its viewer, or an admin. `boiler rules` turns
+        # this into the Firestore rules for users/{uid}/MeetingSession/{id};
+        # `authorize()` also applies `check_access` (participants only) below.
+        access = access.owner("user_id") | access.role("admin")
 
     latitude = attrs.bproperty(type=float)
     longitude = attrs.bproperty(type=float)
     address = attrs.bproperty(type=str)
     in_session = attrs.bproperty(type=bool)
-    attending = attrs.bproperty(type=list)
+    attending = attrs.bproperty(field=fields.List(fields.Nested(Attendee)))
     num_hearing_aid_requested = attrs.bproperty(type=int)
 
     # -- what the view reads (through the store: every read is a dependency) ----

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _SNAKE_PART = re.compile(r"_+([a-zA-Z0-9])")
 
 
+@lru_cache(maxsize=4096)
 def camel_case(name: str) -> str:
     """``first_name`` -> ``firstName``; leading underscores and camelCase are kept."""
     stripped = name.lstrip("_")

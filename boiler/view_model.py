@@ -71,7 +71,9 @@ class ViewModel:
         self.store = store
         self.params: dict[str, Any] = dict(params)
         self._models: dict[str, PrimaryObject | None] = {}
-        self._loaded: dict[str, dict[str, Any]] = {}
+        # snapshots behind _models: the "before" state for changed_models(),
+        # serialized only on the write path (building a view never needs it)
+        self._loaded: dict[str, Any] = {}
         for descriptor in self._fields.values():
             descriptor.initialize(self)
 
@@ -142,7 +144,7 @@ class ViewModel:
             return
         obj = cls.from_snapshot(snap)
         self._models[snap.path] = obj
-        self._loaded[snap.path] = obj.to_dict()
+        self._loaded[snap.path] = (cls, snap)
 
     # -- output -------------------------------------------------------------------------
     def to_view_dict(self) -> dict[str, Any]:
@@ -192,8 +194,15 @@ class ViewModel:
         return [
             obj
             for path, obj in self._models.items()
-            if obj is not None and obj.to_dict() != self._loaded.get(path)
+            if obj is not None and obj.to_dict() != self._before(path)
         ]
+
+    def _before(self, path: str) -> dict[str, Any] | None:
+        loaded = self._loaded.get(path)
+        if loaded is None:
+            return None
+        cls, snap = loaded
+        return cls.from_snapshot(snap).to_dict()
 
     def save(
         self, transaction: Transaction | None = None, batch: WriteBatch | None = None, **kw: Any

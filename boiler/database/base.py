@@ -71,7 +71,7 @@ class DocumentSnapshot:
 
     def to_dict(self) -> dict[str, Any] | None:
         """A deep copy of the data (None if the document does not exist)."""
-        return None if self.data is None else copy.deepcopy(dict(self.data))
+        return None if self.data is None else clone(self.data)
 
     def get(self, field_path: str, default: Any = None) -> Any:
         """The value at a dotted ``field_path`` (``default`` if absent)."""
@@ -81,6 +81,21 @@ class DocumentSnapshot:
                 return default
             node = node[part]
         return node
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of document data (maps, lists, immutable scalars).
+
+    Much cheaper than ``copy.deepcopy`` for this shape; anything else is
+    copied with ``copy.deepcopy``.
+    """
+    if isinstance(value, Mapping):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clone(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool | bytes | _dt.datetime):
+        return value
+    return copy.deepcopy(value)
 
 
 ChangeType = Literal["added", "modified", "removed"]
@@ -336,7 +351,9 @@ def _as_data(data: Mapping[str, Any], path: str) -> dict[str, Any]:
         )
     for key in data:
         if not isinstance(key, str) or not key:
-            raise ValidationError(f"document {path!r}: field names must be non-empty strings, got {key!r}")
+            raise ValidationError(
+                f"document {path!r}: field names must be non-empty strings, got {key!r}"
+            )
     return dict(data)
 
 

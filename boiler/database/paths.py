@@ -4,12 +4,21 @@ document id, as in Firestore."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..exceptions import InvalidPath
+
 
 def split(path: str) -> list[str]:
     """Split ``path`` into segments, rejecting empty segments and non-strings."""
     if not isinstance(path, str):
         raise InvalidPath(f"path must be a string, got {type(path).__name__}: {path!r}")
+    return list(_split(path))
+
+
+@lru_cache(maxsize=65536)
+def _split(path: str) -> tuple[str, ...]:
+    """Validated segments of ``path`` (cached: paths repeat on every rebuild)."""
     if not path or path.startswith("/") or path.endswith("/"):
         raise InvalidPath(f"invalid path {path!r}: must be non-empty and not start or end with '/'")
     segments = path.split("/")
@@ -22,12 +31,14 @@ def split(path: str) -> list[str]:
             raise InvalidPath(f"invalid path {path!r}: segment {seg!r} is reserved")
         if len(seg.encode("utf-8")) > 1500:
             raise InvalidPath(f"invalid path {path!r}: segment longer than 1500 bytes")
-    return segments
+    return tuple(segments)
 
 
 def document_path(path: str) -> str:
     """Return ``path`` if it names a document (even number of segments), else raise."""
-    segments = split(path)
+    if not isinstance(path, str):
+        split(path)  # raises the type error
+    segments = _split(path)
     if len(segments) % 2:
         raise InvalidPath(
             f"invalid document path {path!r}: a document path has an even number of "
@@ -38,7 +49,9 @@ def document_path(path: str) -> str:
 
 def collection_path(path: str) -> str:
     """Return ``path`` if it names a collection (odd number of segments), else raise."""
-    segments = split(path)
+    if not isinstance(path, str):
+        split(path)  # raises the type error
+    segments = _split(path)
     if len(segments) % 2 == 0:
         raise InvalidPath(
             f"invalid collection path {path!r}: a collection path has an odd number of segments"

@@ -11,6 +11,7 @@ one watch.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from ..database.base import DocumentSnapshot
 from ..database.query import Query
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 
+@lru_cache(maxsize=4096)
 def watch_key_for_collection(collection: str) -> Query:
     """The watch covering documents of the collection at path ``collection``."""
     if "/" not in collection:

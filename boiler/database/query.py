@@ -221,16 +221,22 @@ class Query:
 
     # -- helpers ------------------------------------------------------------
     def effective_orders(self) -> list[tuple[str, Direction]]:
-        """Explicit orders, plus Firestore's implicit ones: the first inequality
-        field (if not ordered), then ``__name__`` in the last order's direction."""
+        """Explicit orders, plus Firestore's implicit ones: every inequality field
+        not ordered explicitly (sorted by field path), then ``__name__``, in the
+        direction of the last explicit order (as the emulator does)."""
         orders = list(self.orders)
-        if not orders:
-            for f in self.filters:
-                if f.op in INEQUALITY_OPERATORS:
-                    orders.append((f.field, ASCENDING))
-                    break
-        if not any(name == DOCUMENT_ID for name, _ in orders):
-            last_dir: Direction = orders[-1][1] if orders else ASCENDING
+        last_dir: Direction = orders[-1][1] if orders else "ASCENDING"
+        ordered = {name for name, _ in orders}
+        implicit = sorted(
+            {
+                f.field
+                for f in self.filters
+                if f.op in INEQUALITY_OPERATORS and f.field not in ordered and f.field != DOCUMENT_ID
+            },
+            key=lambda name: name.split("."),
+        )
+        orders += [(name, last_dir) for name in implicit]
+        if DOCUMENT_ID not in ordered:
             orders.append((DOCUMENT_ID, last_dir))
         return orders
 

@@ -1,0 +1,214 @@
+"""Freshness: domain write -> the view document a client listens to shows it.
+
+Meeting-room views (``users/{uid}/MeetingSession/{meeting}``). Each sample flips
+one ticket's ``attendance`` and waits until a client listener on one
+participant's view document sees the changed ``attending`` list.
+
+On the emulator the same run also measures the raw floor, no framework, with
+plain google-cloud-firestore clients: client ``set()`` -> a "server" listener
+-> that listener ``set()``s a derived document -> a client listener sees it.
+Two floors: the server listens to the source document itself (tightest), or to
+its collection (what boiler does: one listener per collection, whatever the
+number of views). Ratio = boiler p50 / raw p50 (target <= 1.5x).
+
+    python benchmarks/freshness.py [--quick] [--backends embedded,emulator]
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import _common as C
+
+MEETINGS = 100  # meetings x 3 participants live while measuring
+PER_MEETING = 3
+
+
+class Latest:
+    """The latest value a listener saw, with the time it arrived."""
+
+    def __init__(self, extract: Callable[[Any], Any]) -> None:
+        self.extract = extract
+        self.cond = threading.Condition()
+        self.value: Any = None
+        self.at = 0.0
+
+    def on_value(self, raw: Any) -> None:
+        now = time.perf_counter()
+        value = self.extract(raw)
+        with self.cond:
+            self.value, self.at = value, now
+            self.cond.notify_all()
+
+    def wait(self, expected: Any, timeout: float = 10.0) -> float:
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.value == expected, timeout):
+                raise TimeoutError(f"listener never saw {expected!r} (last {self.value!r})")
+            return self.at
+
+
+def run_samples(
+    n: int, warmup: int, write: Callable[[int], Any], latest: Latest, expect: Callable[[int], Any]
+) -> list[float]:
+    samples = []
+    for i in range(warmup + n):
+        t0 = time.perf_counter()
+        write(i)
+        seen = latest.wait(expect(i))
+        if i >= warmup:
+            samples.append(seen - t0)
+        time.sleep(0.002)  # let trailing work (confirmations, writer) settle
+    return samples
+
+
+def attending(data: Any) -> Any:
+    return None if data is None else tuple(a["name"] for a in data.get("attending", []))
+
+
+def boiler_embedded(backend: C.Backend, n: int, warmup: int) -> tuple[list[float], dict[str, Any]]:
+    db = backend.open()
+    world = C.seed_meetings(db, MEETINGS, PER_MEETING)
+    runtime = C.start_runtime(db)
+    meeting = world.meetings[0]
+    viewer, other = world.participants[meeting][:2]
+    ticket = world.ticket(meeting, other)
+    latest = Latest(lambda ev: attending(ev.docs[0].data if ev.docs else None))
+    watch = db.listen_document(f"users/{viewer}/{C.VIEW_GROUP}/{meeting}", latest.on_value)
+    try:
+
+        def write(i: int) -> None:
+            world.attendance[ticket] = i % 2 == 1
+            db.update(ticket, {"attendance": world.attendance[ticket]})
+
+        samples = run_samples(
+            n, warmup, write, latest, lambda i: tuple(world.attending_names(meeting))
+        )
+        stats = dict(runtime.engine.writer.stats)
+    finally:
+        watch.unsubscribe()
+        runtime.stop()
+    return samples, stats
+
+
+def boiler_emulator(backend: C.Backend, n: int, warmup: int) -> tuple[list[float], dict[str, Any]]:
+    db = backend.open()
+    world = C.seed_meetings(db, MEETINGS, PER_MEETING)
+    runtime = C.start_runtime(db)
+    client = backend.raw_client()
+    meeting = world.meetings[0]
+    viewer, other = world.participants[meeting][:2]
+    ticket = world.ticket(meeting, other)
+    latest = Latest(
+        lambda snaps: attending(snaps[0].to_dict() if snaps and snaps[0].exists else None)
+    )
+    watch = client.document(f"users/{viewer}/{C.VIEW_GROUP}/{meeting}").on_snapshot(
+        lambda snaps, changes, read_time: latest.on_value(snaps)
+    )
+    try:
+
+        def write(i: int) -> None:
+            world.attendance[ticket] = i % 2 == 1
+            client.document(ticket).update({"attendance": world.attendance[ticket]})
+
+        samples = run_samples(
+            n, warmup, write, latest, lambda i: tuple(world.attending_names(meeting))
+        )
+        stats = dict(runtime.engine.writer.stats)
+    finally:
+        watch.unsubscribe()
+        runtime.stop()
+        client.close()
+    return samples, stats
+
+
+def raw_floor(backend: C.Backend, n: int, warmup: int, *, collection_listener: bool) -> list[float]:
+    """client set() -> server listener -> server set() of a derived doc -> client listener."""
+    server = backend.raw_client()
+    client = backend.raw_client()
+    tag = "col" if collection_listener else "doc"
+    src, dst = f"raw_src_{tag}/s1", f"raw_view_{tag}/v1"
+    client.document(src).set({"v": -1})
+
+    def derive(snap: Any) -> None:
+        if snap.exists:
+            data = snap.to_dict()
+            server.document(dst).set({"v": data["v"], "derived": f"value {data['v']}"})
+
+    if collection_listener:
+        server_watch = server.collection(src.split("/")[0]).on_snapshot(
+            lambda snaps, changes, rt: [derive(c.document) for c in changes]
+        )
+    else:
+        server_watch = server.document(src).on_snapshot(
+            lambda snaps, changes, rt: [derive(s) for s in snaps]
+        )
+    latest = Latest(lambda snaps: snaps[0].to_dict()["v"] if snaps and snaps[0].exists else None)
+    client_watch = client.document(dst).on_snapshot(
+        lambda snaps, changes, rt: latest.on_value(snaps)
+    )
+    try:
+        latest.wait(-1)
+        samples = run_samples(
+            n, warmup, lambda i: client.document(src).set({"v": i}), latest, lambda i: i
+        )
+    finally:
+        client_watch.unsubscribe()
+        server_watch.unsubscribe()
+        server.close()
+        client.close()
+    return samples
+
+
+def main() -> None:
+    args = C.parse_args(__doc__.splitlines()[0])
+    n, warmup = (60, 10) if args.quick else (400, 30)
+    report = C.Report("freshness", args)
+    report.add(
+        f"{n} samples each (after {warmup} warm-up), {MEETINGS} meetings x {PER_MEETING} "
+        "participants live; times in ms from the start of the domain write"
+    )
+    headers = ["scenario", "n", "p50", "p90", "p99", "max"]
+    rows: list[list[Any]] = []
+    notes: list[str] = []
+    with C.backends(args.backends, "bench-freshness") as each:
+        for backend in each:
+            if backend.kind == "embedded":
+                samples, wstats = boiler_embedded(backend, n, warmup)
+                s = C.summary_ms(samples)
+                rows.append(["embedded: boiler", s["n"], s["p50"], s["p90"], s["p99"], s["max"]])
+                notes.append(
+                    f"embedded p50 {s['p50']:.2f} ms vs target < 2 ms: {C.verdict(s['p50'] < 2.0)}"
+                    f"  (writer stats {wstats})"
+                )
+            else:
+                raw_doc = C.summary_ms(raw_floor(backend, n, warmup, collection_listener=False))
+                raw_col = C.summary_ms(raw_floor(backend, n, warmup, collection_listener=True))
+                samples, wstats = boiler_emulator(backend, n, warmup)
+                s = C.summary_ms(samples)
+                for label, r in (
+                    ("emulator: raw floor (doc listener)", raw_doc),
+                    ("emulator: raw floor (collection listener)", raw_col),
+                    ("emulator: boiler", s),
+                ):
+                    rows.append([label, r["n"], r["p50"], r["p90"], r["p99"], r["max"]])
+                ratio_doc = s["p50"] / raw_doc["p50"]
+                ratio_col = s["p50"] / raw_col["p50"]
+                notes.append(
+                    f"emulator ratio boiler/raw at p50: {ratio_doc:.2f}x vs the doc-listener floor, "
+                    f"{ratio_col:.2f}x vs the collection-listener floor (target <= 1.5x: "
+                    f"{C.verdict(ratio_doc <= 1.5)} / {C.verdict(ratio_col <= 1.5)}); "
+                    f"p99 ratio {s['p99'] / raw_doc['p99']:.2f}x / {s['p99'] / raw_col['p99']:.2f}x"
+                    f"  (writer stats {wstats})"
+                )
+    report.table("domain write -> client listener sees the view (ms)", headers, rows)
+    report.add("")
+    for note in notes:
+        report.add(note)
+    report.save()
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,9 @@ from .database import Database
 if TYPE_CHECKING:
     from .config import Config
     from .mediators.base import Mediator
+    from .rest.source import RestResource
     from .runtime.process import Runtime
+    from .ws import WsMediator
 
 log = logging.getLogger("boiler.app")
 
@@ -19,8 +21,12 @@ log = logging.getLogger("boiler.app")
 class App:
     """A boiler application: its mediators and how to seed an empty database.
 
+    ``rest`` lists REST resources (e.g. :class:`~boiler.rest.RestMediator`)
+    that :func:`boiler.app.create_flask_app` serves.
+
     ``seed(db)`` runs on start only when ``is_empty(db)`` says the database
-    holds none of the app's data.
+    holds none of the app's data. ``ws`` lists the Socket.IO view streams
+    ``boiler run`` serves (:class:`~boiler.ws.WsMediator`).
     """
 
     def __init__(
@@ -31,6 +37,8 @@ class App:
         seed: Callable[[Database], None] | None = None,
         is_empty: Callable[[Database], bool] | None = None,
         config: Config | None = None,
+        rest: Iterable[RestResource] = (),
+        ws: Iterable[WsMediator] = (),
     ) -> None:
         if seed is not None and is_empty is None:
             raise TypeError("seed= needs is_empty= (seeding must never overwrite data)")
@@ -39,6 +47,8 @@ class App:
         self.seed = seed
         self.is_empty = is_empty
         self.config = config
+        self.ws = list(ws)
+        self.rest = list(rest)
 
     def seed_if_empty(self, db: Database) -> bool:
         """Seed ``db`` if it is empty; True if it seeded."""

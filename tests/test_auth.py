@@ -87,8 +87,31 @@ def test_dev_verifier_needs_a_secret() -> None:
 
 # -- choosing a verifier -----------------------------------------------------------------
 def test_missing_secret_is_a_configuration_error_naming_the_variable() -> None:
+    # no file beside which a generated secret could live
+    config = Config(database="embedded", database_path=":memory:")
     with pytest.raises(ConfigurationError, match="BOILER_SECRET_KEY"):
-        verifier_from_config(Config(), environ={})
+        verifier_from_config(config, environ={})
+
+
+def test_embedded_file_store_generates_one_private_secret(tmp_path: Any) -> None:
+    config = Config(database="embedded", database_path=str(tmp_path / "app.sqlite3"))
+    first = verifier_from_config(config, environ={})
+    secret_file = tmp_path / "app.sqlite3.secret"
+    assert secret_file.exists()
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    second = verifier_from_config(config, environ={})  # e.g. `boiler token` in another process
+    assert isinstance(first, DevTokenVerifier) and isinstance(second, DevTokenVerifier)
+    assert second.verify(first.issue("u1")).uid == "u1"
+    other = Config(database="embedded", database_path=str(tmp_path / "other.sqlite3"))
+    with pytest.raises(Unauthorized):
+        verifier_from_config(other, environ={}).verify(first.issue("u1"))
+
+
+def test_truncated_secret_file_is_refused(tmp_path: Any) -> None:
+    (tmp_path / "app.sqlite3.secret").write_text("short")
+    config = Config(database="embedded", database_path=str(tmp_path / "app.sqlite3"))
+    with pytest.raises(ConfigurationError, match="too short"):
+        verifier_from_config(config, environ={})
 
 
 def test_secret_from_environment() -> None:
@@ -198,6 +221,20 @@ def test_cli_token_without_secret_fails_clearly(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("BOILER_AUTH", raising=False)
     monkeypatch.delenv("BOILER_TESTING", raising=False)
     monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("BOILER_DATABASE_PATH", ":memory:")
     result = CliRunner().invoke(main, ["token", "--app", "examples.meeting_room:app", "tijuana"])
     assert result.exit_code != 0
     assert "BOILER_SECRET_KEY" in result.output
+
+
+def test_cli_token_on_a_fresh_embedded_install_uses_the_generated_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    for name in ("BOILER_SECRET_KEY", "BOILER_AUTH", "BOILER_TESTING", "BOILER_DATABASE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["token", "--app", "examples.meeting_room:app", "tijuana"])
+    assert result.exit_code == 0, result.output
+    secret = (tmp_path / "boiler.sqlite3.secret").read_text().strip()
+    assert DevTokenVerifier(secret).verify(result.stdout.strip()).uid == "tijuana"

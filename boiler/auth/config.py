@@ -2,12 +2,17 @@
 
 ``BOILER_AUTH=firebase`` or ``dev`` forces a kind; otherwise Firebase ID tokens
 when Firestore / a firebase-admin app is configured, signed development tokens
-for the embedded store. Development tokens need ``BOILER_SECRET_KEY``; only a
-``testing`` configuration gets a random per-process key instead.
+for the embedded store. Development tokens are signed with ``BOILER_SECRET_KEY``;
+without it, an embedded store kept in a file uses a random secret generated
+once and stored beside that file (``<database>.secret``, mode 0600), so
+``boiler run`` and ``boiler token`` agree on a fresh machine with nothing set;
+a ``testing`` configuration gets a random per-process key; anything else is a
+:class:`~boiler.exceptions.ConfigurationError`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -24,6 +29,8 @@ AUTH_ENV = "BOILER_AUTH"
 SECRET_ENV = "BOILER_SECRET_KEY"
 MAX_AGE_ENV = "BOILER_TOKEN_MAX_AGE"
 _KINDS = ("firebase", "dev")
+
+log = logging.getLogger("boiler.auth")
 
 
 def auth_kind(
@@ -58,6 +65,8 @@ def dev_verifier_from_config(
     env = os.environ if environ is None else environ
     secret = env.get(SECRET_ENV, "")
     if not secret:
+        secret = _installation_secret(config)
+    if not secret:
         if not config.testing:
             raise ConfigurationError(
                 f"{SECRET_ENV} is not set: development tokens need a secret key "
@@ -73,6 +82,37 @@ def dev_verifier_from_config(
             f"{MAX_AGE_ENV} must be a number of seconds, got {raw_age!r}"
         ) from e
     return DevTokenVerifier(secret, max_age=max_age)
+
+
+def _installation_secret(config: Config) -> str:
+    """The generated secret kept beside the embedded store's file ("" if none applies)."""
+    if config.backend != "embedded" or config.testing:
+        return ""
+    db_path = str(config.database_options().get("path") or "")
+    if not db_path or db_path == ":memory:":
+        return ""
+    secret_path = db_path + ".secret"
+    try:
+        fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with open(secret_path, encoding="utf-8") as fh:
+            secret = fh.read().strip()
+        if len(secret) < 32:
+            raise ConfigurationError(
+                f"development secret file {secret_path!r} is empty or too short; "
+                f"delete it to generate a new one, or set {SECRET_ENV}"
+            ) from None
+        return secret
+    secret = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret + "\n")
+    log.warning(
+        "no %s set: generated a development secret in %s (tokens from "
+        "'boiler token' are signed with it)",
+        SECRET_ENV,
+        secret_path,
+    )
+    return secret
 
 
 __all__ = [

@@ -111,7 +111,9 @@ class Cursor:
 
     def key(self) -> tuple[Any, ...]:
         doc = self.document
-        doc_key = (doc.path, doc.update_time.isoformat() if doc.update_time else None) if doc else None
+        doc_key = (
+            (doc.path, doc.update_time.isoformat() if doc.update_time else None) if doc else None
+        )
         return (_freeze(list(self.values)), doc_key, self.before)
 
 
@@ -137,7 +139,11 @@ class Query:
 
     def __post_init__(self) -> None:
         if self.all_descendants:
-            if not isinstance(self.collection, str) or not self.collection or "/" in self.collection:
+            if (
+                not isinstance(self.collection, str)
+                or not self.collection
+                or "/" in self.collection
+            ):
                 raise InvalidQuery(
                     f"collection group id must be a single segment, got {self.collection!r}"
                 )
@@ -231,7 +237,9 @@ class Query:
             {
                 f.field
                 for f in self.filters
-                if f.op in INEQUALITY_OPERATORS and f.field not in ordered and f.field != DOCUMENT_ID
+                if f.op in INEQUALITY_OPERATORS
+                and f.field not in ordered
+                and f.field != DOCUMENT_ID
             },
             key=lambda name: name.split("."),
         )

@@ -1,9 +1,10 @@
-"""Test helpers users get too: a real Cloud Firestore emulator process and
-poll-with-deadline waiting (never fixed sleeps)."""
+"""Test helpers users get too: a real Cloud Firestore emulator process, a real
+Firebase Auth emulator process and poll-with-deadline waiting (never fixed sleeps)."""
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -13,8 +14,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
 
 from .exceptions import BoilerError
 
@@ -178,4 +180,250 @@ class FirestoreEmulator:
         self.stop()
 
 
-__all__ = ["EmulatorError", "FirestoreEmulator", "free_port", "wait_for"]
+#: Where ``npm ci`` installs the pinned Firebase CLI in a source checkout.
+FIREBASE_TOOLS_DIR = Path(__file__).resolve().parent.parent / "tools" / "firebase"
+#: The API key the Auth emulator accepts for its project (any key works).
+AUTH_EMULATOR_API_KEY = "fake-api-key"
+_IDENTITY = "identitytoolkit.googleapis.com/v1"
+
+
+class AuthEmulatorError(EmulatorError):
+    """The Firebase Auth emulator could not be found or started, or refused a request."""
+
+
+def _firebase_cli() -> str:
+    local = FIREBASE_TOOLS_DIR / "node_modules" / ".bin" / "firebase"
+    if local.exists():
+        return str(local)
+    return shutil.which("firebase") or str(local)
+
+
+class AuthEmulator:
+    """The real Firebase Auth emulator (``firebase emulators:start --only auth``)
+    in its own process group, serving one ``demo-`` project.
+
+    It runs offline: the ``demo-`` project keeps the CLI away from Google, ``CI``
+    skips its message-of-the-day fetch and ``NO_UPDATE_NOTIFIER`` its update
+    check; a private config and temp directory keep it away from the user's
+    Firebase login, usage-statistics opt-in and other emulators' hub files.
+    Point firebase-admin at it with ``FIREBASE_AUTH_EMULATOR_HOST=emulator.host``.
+
+    Users and tokens go through the emulator's REST API: ``create_user``,
+    ``sign_in`` (a real emulator ID token), ``set_claims``, ``disable_user``,
+    ``revoke_tokens``, ``delete_user``, ``reset``.
+    """
+
+    def __init__(
+        self,
+        *,
+        project_id: str = "demo-boiler",
+        port: int | None = None,
+        cli: str | None = None,
+        start_timeout: float = 60.0,
+    ) -> None:
+        if not project_id.startswith("demo-"):
+            raise ValueError(
+                f"AuthEmulator needs a 'demo-' project id (got {project_id!r}): "
+                "any other makes the Firebase CLI try to reach Google"
+            )
+        self.project_id = project_id
+        self.port = port or free_port()
+        self.cli = cli or os.environ.get("BOILER_FIREBASE_CLI") or _firebase_cli()
+        self.start_timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``, the value for ``FIREBASE_AUTH_EMULATOR_HOST``."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def _write_config(self, directory: str) -> None:
+        ports = {self.port}
+        while len(ports) < 3:  # the hub and logging emulators want ports of their own
+            ports.add(free_port())
+        hub, logging = sorted(ports - {self.port})
+        config = {
+            "emulators": {
+                "auth": {"host": "127.0.0.1", "port": self.port},
+                "hub": {"host": "127.0.0.1", "port": hub},
+                "logging": {"host": "127.0.0.1", "port": logging},
+                "ui": {"enabled": False},
+                "singleProjectMode": True,
+            }
+        }
+        with open(os.path.join(directory, "firebase.json"), "w") as fh:
+            json.dump(config, fh)
+
+    def start(self) -> AuthEmulator:
+        if self._proc is not None:
+            return self
+        if not os.path.exists(self.cli):
+            raise AuthEmulatorError(
+                f"Firebase CLI not found at {self.cli!r}: run `npm ci` in {FIREBASE_TOOLS_DIR} "
+                "(pinned firebase-tools) or set BOILER_FIREBASE_CLI"
+            )
+        self._dir = tempfile.TemporaryDirectory(prefix="firebase-auth-emulator-")
+        directory = self._dir.name
+        self._write_config(directory)
+        os.mkdir(os.path.join(directory, "config"))
+        env = {
+            **os.environ,
+            "CI": "true",
+            "NO_UPDATE_NOTIFIER": "1",
+            "XDG_CONFIG_HOME": os.path.join(directory, "config"),
+            "TMPDIR": directory,
+        }
+        with open(os.path.join(directory, "emulator.log"), "wb") as log:
+            self._proc = subprocess.Popen(
+                [self.cli, "emulators:start", "--only", "auth", "--project", self.project_id],
+                cwd=directory,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        atexit.register(self.stop)  # never leave node running after the interpreter exits
+        try:
+            wait_for(
+                self._ready,
+                timeout=self.start_timeout,
+                interval=0.05,
+                message=f"the Auth emulator on {self.host}",
+            )
+        except TimeoutError as e:
+            tail = self.log_tail()
+            self.stop()
+            raise AuthEmulatorError(f"{e}; its log ends with: {tail}") from e
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _ready(self) -> bool:
+        proc = self._proc
+        if proc is not None and proc.poll() is not None:
+            raise AuthEmulatorError(
+                f"Auth emulator exited with {proc.returncode}: {self.log_tail()}"
+            )
+        return self.is_ready()
+
+    def is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/", timeout=1) as resp:
+                body = json.loads(resp.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+        return bool(isinstance(body, dict) and body.get("authEmulator", {}).get("ready"))
+
+    def log_tail(self, size: int = 2000) -> str:
+        if self._dir is None:
+            return ""
+        try:
+            with open(os.path.join(self._dir.name, "emulator.log"), "rb") as fh:
+                return fh.read()[-size:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _call(
+        self, path: str, body: Mapping[str, Any] | None = None, *, method: str = "POST"
+    ) -> dict[str, Any]:
+        """One emulator REST call; admin calls carry ``Bearer owner`` like the SDKs."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            f"{self.url}/{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Authorization": "Bearer owner"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode("utf-8", "replace")[:500]
+            raise AuthEmulatorError(
+                f"Auth emulator refused {method} {path.split('?')[0]}: {e.code} {detail}"
+            ) from e
+        except (urllib.error.URLError, OSError) as e:
+            raise AuthEmulatorError(f"Auth emulator unreachable at {self.host}: {e}") from e
+        result: dict[str, Any] = json.loads(raw) if raw else {}
+        return result
+
+    def _admin(self, operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call(f"{_IDENTITY}/projects/{self.project_id}/{operation}", body)
+
+    def create_user(
+        self, uid: str, email: str, password: str, claims: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Create an email/password user with this ``uid`` (and custom ``claims``)."""
+        user = self._admin("accounts", {"localId": uid, "email": email, "password": password})
+        if claims:
+            self.set_claims(uid, claims)
+        return user
+
+    def set_claims(self, uid: str, claims: Mapping[str, Any]) -> None:
+        """Set ``uid``'s custom claims; tokens issued from now on carry them."""
+        self._admin("accounts:update", {"localId": uid, "customAttributes": json.dumps(claims)})
+
+    def sign_in(self, email: str, password: str) -> str:
+        """Sign in with email and password; returns the emulator's ID token."""
+        result = self._call(
+            f"{_IDENTITY}/accounts:signInWithPassword?key={AUTH_EMULATOR_API_KEY}",
+            {"email": email, "password": password, "returnSecureToken": True},
+        )
+        return str(result["idToken"])
+
+    def disable_user(self, uid: str, disabled: bool = True) -> None:
+        self._admin("accounts:update", {"localId": uid, "disableUser": disabled})
+
+    def revoke_tokens(self, uid: str) -> None:
+        """Revoke ``uid``'s tokens issued before the current second (Firebase's granularity)."""
+        self._admin("accounts:update", {"localId": uid, "validSince": str(int(time.time()))})
+
+    def delete_user(self, uid: str) -> None:
+        self._admin("accounts:delete", {"localId": uid})
+
+    def reset(self) -> None:
+        """Delete every user of the project."""
+        self._call(f"emulator/v1/projects/{self.project_id}/accounts", method="DELETE")
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            atexit.unregister(self.stop)
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=10)
+        directory, self._dir = self._dir, None
+        if directory is not None:
+            directory.cleanup()
+
+    def __enter__(self) -> AuthEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+__all__ = [
+    "AuthEmulator",
+    "AuthEmulatorError",
+    "EmulatorError",
+    "FirestoreEmulator",
+    "free_port",
+    "wait_for",
+]

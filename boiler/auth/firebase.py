@@ -1,7 +1,9 @@
 """Firebase ID tokens, verified by firebase-admin.
 
 Works against the Firebase Auth emulator when ``FIREBASE_AUTH_EMULATOR_HOST``
-is set (firebase-admin then accepts the emulator's unsigned tokens).
+is set (firebase-admin then accepts the emulator's unsigned tokens). With that
+variable set no signature is checked at all: anyone can forge any uid or claim,
+so it must never be set in production.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class FirebaseTokenVerifier:
             raise Unauthorized("token revoked") from e
         except auth.UserDisabledError as e:
             raise Unauthorized("user disabled") from e
+        except auth.UserNotFoundError as e:  # check_revoked: the user was deleted
+            raise Unauthorized("user not found") from e
         except auth.InvalidIdTokenError as e:
             raise Unauthorized(f"invalid Firebase ID token: {_reason(e)}") from e
         except auth.CertificateFetchError as e:

@@ -63,6 +63,12 @@ def wait_for(
         delay = min(delay * 1.5, 0.05)
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
 class FirestoreEmulator:
     """The real Cloud Firestore emulator (Java) in its own process group.
 
@@ -172,6 +178,11 @@ class FirestoreEmulator:
         if self._log is not None:
             self._log.close()
             self._log = None
+        # java can hold the port a moment after the wrapper exits: wait, so a new
+        # emulator on the same port never talks to the old one
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _port_free(self.port):
+            time.sleep(0.05)
 
     def __enter__(self) -> FirestoreEmulator:
         return self.start()

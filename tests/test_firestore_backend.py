@@ -59,7 +59,7 @@ def _events(db: FirestoreDatabase, target: str | Query) -> tuple[list[ListenEven
         watch = db.listen_query(target, events.append)
     else:
         watch = db.listen_document(target, events.append)
-    wait_for(lambda: events, message=f"initial event of {target}")
+    wait_for(lambda: events, timeout=30, message=f"initial event of {target}")
     return events, watch
 
 

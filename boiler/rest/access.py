@@ -66,19 +66,26 @@ class ViewAccess:
 
         The view document is served only if it has every exported key and its
         version is not older than anything the access check read (the view's
-        root, typically); otherwise the view is computed in the same
-        consistent read. Raises NotFound / Forbidden.
+        root, typically); otherwise the view is computed once, in one
+        consistent read-only transaction. Raises NotFound / Forbidden.
+
+        The document path needs no transaction (whose begin and commit are two
+        of its four round trips on Firestore): the view document is read
+        *first*, so the documents the access check reads afterwards are at
+        least as new, and "not older than them" still holds for the view.
         """
         params = self.params(doc_id, uid)
+        path = self.document_path(params) if use_document else None
+        if path is not None:
+            snap = db.get(path)  # before the access check's reads: see above
+            store = Store(db)
+            self.view_model(store, **params).check_access(uid)
+            data = self._current_document(snap, store)
+            if data is not None:
+                return ViewRead(data, "document")
         with db.transaction(read_only=True) as tx:
-            store = Store(tx)
-            view = self.view_model(store, **params)
+            view = self.view_model(Store(tx), **params)
             view.check_access(uid)
-            path = self.document_path(params) if use_document else None
-            if path is not None:
-                data = self._current_document(tx.get(path), store)
-                if data is not None:
-                    return ViewRead(data, "document")
             return ViewRead(view.to_view_dict(), "computed")
 
     def _current_document(self, snap: DocumentSnapshot, store: Store) -> dict[str, Any] | None:

@@ -51,12 +51,38 @@ class _Stopped(BaseException):
     """Ends the Redis listener thread (not an ``Exception``: passes its retry loop)."""
 
 
+_DEFER = object()
+
+
 class _RedisManager(socketio.RedisManager):  # type: ignore[misc]
     """Flask-SocketIO's Redis fan-out, with a listener thread that stops."""
 
     def __init__(self, url: str, channel: str) -> None:
         super().__init__(url, channel=channel)
         self._stopped = threading.Event()
+        self._local = threading.local()
+
+    def emit(self, *args: Any, **kwargs: Any) -> Any:
+        """Publish first, then deliver to this process's clients.
+
+        The library delivers locally first, so every other process started
+        its fan-out only after this one had queued a packet to each of its
+        own clients (~190 ms later with 500 clients each)."""
+        if kwargs.get("ignore_queue") or kwargs.get("callback") is not None:
+            return super().emit(*args, **kwargs)
+        self._local.deferred = _DEFER
+        try:
+            return super().emit(*args, **kwargs)  # _handle_emit defers, then _publish
+        finally:
+            message, self._local.deferred = self._local.deferred, None
+            if message is not _DEFER and message is not None:
+                super()._handle_emit(message)
+
+    def _handle_emit(self, message: Any) -> None:
+        if getattr(self._local, "deferred", None) is _DEFER:  # our own emit: after publishing
+            self._local.deferred = message
+            return
+        super()._handle_emit(message)
 
     def _redis_listen_with_retries(self) -> Iterator[Any]:
         delay, pubsub = 0.5, None

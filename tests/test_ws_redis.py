@@ -184,3 +184,26 @@ def test_a_server_with_a_message_queue_stops_its_threads() -> None:
         timeout=15,
         message=lambda: f"threads back: {sorted(t.name for t in threading.enumerate())}",
     )
+
+
+def test_an_emit_is_published_before_it_is_delivered_locally(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Other processes start their fan-out without waiting for this one's."""
+    import socketio
+
+    from boiler.serve import _RedisManager
+
+    order: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        socketio.PubSubManager, "_handle_emit", lambda self, m: order.append(("local", m["event"]))
+    )
+    monkeypatch.setattr(
+        _RedisManager, "_publish", lambda self, m: order.append(("publish", m["event"]))
+    )
+    manager = _RedisManager(REDIS_URL, f"boiler-test-{uuid.uuid4().hex}")
+    manager.emit("view", {"x": 1}, namespace="/ns", room="r")
+    assert order == [("publish", "view"), ("local", "view")]
+    manager._handle_emit({"event": "remote"})  # from the listener thread: delivered at once
+    assert order[-1] == ("local", "remote")
+    manager.close(1.0)

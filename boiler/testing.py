@@ -63,6 +63,21 @@ def wait_for(
         delay = min(delay * 1.5, 0.05)
 
 
+def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM the process group led by ``proc`` (started with
+    ``start_new_session=True``), then SIGKILL it if it outlives ``timeout``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
@@ -163,18 +178,7 @@ class FirestoreEmulator:
         if proc is None:
             return
         atexit.unregister(self.stop)
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=10)
+        stop_process_group(proc)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -407,18 +411,7 @@ class AuthEmulator:
         proc, self._proc = self._proc, None
         if proc is not None:
             atexit.unregister(self.stop)
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=10)
+            stop_process_group(proc)
         directory, self._dir = self._dir, None
         if directory is not None:
             directory.cleanup()
@@ -436,5 +429,6 @@ __all__ = [
     "EmulatorError",
     "FirestoreEmulator",
     "free_port",
+    "stop_process_group",
     "wait_for",
 ]

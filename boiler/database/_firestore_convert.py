@@ -99,7 +99,9 @@ def to_snapshot(
     snap: LibSnapshot, *, path: str | None = None, read_time: _dt.datetime | None = None
 ) -> DocumentSnapshot:
     """Our :class:`DocumentSnapshot` for a library snapshot."""
-    data = snap.to_dict() if snap.exists else None
+    # from_lib_data builds new maps and lists (scalars are immutable): a deep copy
+    # already, so the library's to_dict() (copy.deepcopy) is skipped.
+    data = snap._data if snap.exists else None
     return DocumentSnapshot(
         path=path or snap.reference.path,
         data=None if data is None else from_lib_data(data),

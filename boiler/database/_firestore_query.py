@@ -149,4 +149,10 @@ def comparator(query: Query) -> Callable[[LibSnapshot, LibSnapshot], int]:
 
 def sort_key(query: Query) -> Callable[[LibSnapshot], Any]:
     """A ``key=`` function for ``sorted`` in ``query``'s order."""
+    if query.effective_orders() == [(DOCUMENT_ID, ASCENDING)]:
+        return _name_key  # the common case (a plain collection watch): no Python comparator
     return functools.cmp_to_key(comparator(query))
+
+
+def _name_key(snap: LibSnapshot) -> tuple[str, ...]:
+    return tuple(snap.reference._path)

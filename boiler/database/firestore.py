@@ -29,6 +29,7 @@ reconnects and resyncs (documents gone meanwhile are reported removed).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import uuid
@@ -45,7 +46,7 @@ from .. import exceptions as exc
 from . import _firestore_query as fq
 from . import paths
 from ._firestore_convert import blame_commit, to_lib_data, to_snapshot, translated, write_option
-from ._firestore_listen import FirestoreWatch, logger
+from ._firestore_listen import FirestoreWatch, LibSnapshot, _LibWatch, logger
 from .base import (
     Database,
     DocumentSnapshot,
@@ -157,12 +158,25 @@ class FirestoreDatabase(Database):
             return to_snapshot(ref.get(**self._rpc), path=path)
 
     def get_all(self, paths_: Sequence[str]) -> list[DocumentSnapshot]:
+        return self._get_all(paths_)
+
+    def _get_all(self, paths_: Sequence[str], read_time: Any = None) -> list[DocumentSnapshot]:
         refs = [self._ref(p) for p in paths_]
         if not refs:
             return []
+        at = {} if read_time is None else {"read_time": read_time}
         with translated(path=", ".join(paths_)):
-            found = {s.reference.path: s for s in self._client.get_all(refs, **self._rpc)}
+            found = {s.reference.path: s for s in self._client.get_all(refs, **self._rpc, **at)}
         return [to_snapshot(found[p], path=p) for p in paths_]
+
+    def snapshot_reader(self, read_time: Any = None) -> SnapshotReader:
+        """A reader whose reads all see one consistent point, without a transaction.
+
+        Every read is pinned to ``read_time`` or, if None, to the read time of
+        the first read (a lookup and a query cost one round trip each, instead
+        of BeginTransaction + reads + Commit for a read-only transaction).
+        """
+        return SnapshotReader(self, read_time)
 
     def set(self, path: str, data: Mapping[str, Any], *, merge: bool = False) -> WriteResult:
         ref = self._ref(path)
@@ -192,11 +206,14 @@ class FirestoreDatabase(Database):
             return WriteResult(ref.delete(option=option, **self._rpc))
 
     # -- queries ----------------------------------------------------------------------------
-    def _run(self, query: Query, transaction: Any = None) -> list[DocumentSnapshot]:
+    def _run(
+        self, query: Query, transaction: Any = None, read_time: Any = None
+    ) -> list[DocumentSnapshot]:
         self._check_open()
+        at = {} if read_time is None else {"read_time": read_time}
         with translated(query=query.describe()):
             lq = fq.build(self._client, query)
-            found = list(lq.stream(transaction=transaction, **self._rpc))
+            found = list(lq.stream(transaction=transaction, **self._rpc, **at))
         if query.from_last:
             found.sort(key=fq.sort_key(query))
         return [to_snapshot(s) for s in found]
@@ -236,16 +253,14 @@ class FirestoreDatabase(Database):
     def listen_document(self, path: str, callback: ListenCallback) -> Watch:
         ref = self._ref(path)
         watch = FirestoreWatch(self, f"document {path!r}", callback, None)
-        return self._start_watch(watch, ref.on_snapshot)
+        return self._start_watch(watch, lambda cb: _LibWatch.for_document(ref, cb, LibSnapshot))
 
     def listen_query(self, query: Query, callback: ListenCallback) -> Watch:
         self._check_open()
         with translated(query=query.describe()):
             lq = fq.build(self._client, query)
-            # The library's own comparator ignores DESCENDING and nested fields.
-            lq._comparator = fq.comparator(query)
         watch = FirestoreWatch(self, f"query {query.describe()}", callback, fq.sort_key(query))
-        return self._start_watch(watch, lq.on_snapshot)
+        return self._start_watch(watch, lambda cb: _LibWatch.for_query(lq, cb, LibSnapshot))
 
     def _start_watch(self, watch: FirestoreWatch, subscribe: Any) -> Watch:
         with self._lock:
@@ -342,6 +357,45 @@ def _apply(target: Any, client: firestore.Client, kind: str, path: str, **kw: An
         target.update(ref, payload, option=option)
     else:
         target.delete(ref, option=option)
+
+
+class SnapshotReader:
+    """Reads (``get_all``, ``query``) pinned to one read time; see
+    :meth:`FirestoreDatabase.snapshot_reader`.
+
+    A lookup's or a query's documents may carry increasing read times (the
+    earlier ones unchanged up to the later ones), so the latest one of the
+    first read is the pinned point. A query as the very first read could come
+    back empty, with no read time to pin: the point is fixed first by looking
+    up one (possibly missing) document of the queried collection.
+    """
+
+    def __init__(self, db: FirestoreDatabase, read_time: Any = None) -> None:
+        self._db = db
+        self.read_time = read_time
+
+    def get_all(self, paths_: Sequence[str]) -> list[DocumentSnapshot]:
+        return self._pin(self._db._get_all(paths_, self.read_time))
+
+    def query(self, query: Query) -> list[DocumentSnapshot]:
+        if self.read_time is None:
+            self._pin(self._db._get_all([f"{query.collection}/{_PIN_ID}"]))
+        return self._pin(self._db._run(query, read_time=self.read_time))
+
+    def _pin(self, snaps: list[DocumentSnapshot]) -> list[DocumentSnapshot]:
+        """Fix the read time (first read); every snapshot carries exactly it."""
+        if self.read_time is None:
+            times = [s.read_time for s in snaps if s.read_time is not None]
+            if times:
+                self.read_time = max(times)
+        rt = self.read_time
+        if rt is None:
+            return snaps
+        return [s if s.read_time == rt else dataclasses.replace(s, read_time=rt) for s in snaps]
+
+
+#: A document id read (and never written) to fix a read time before a query.
+_PIN_ID = "boiler-read-time"
 
 
 class _FirestoreBatch(WriteBatch):

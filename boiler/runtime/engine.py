@@ -341,13 +341,24 @@ class Engine:
     def _build(self, view: _View[Any], force: bool) -> bool:
         """Build ``view`` once; emit if its inputs changed. True if already stale.
 
-        Fast path: one ``get_all`` of last build's document dependencies (one
-        consistent read) and ``compute`` over it. Only if ``compute`` reads
-        anything else does the build run again in a read-only transaction.
+        One ``get_all`` of last build's document dependencies, then ``compute``
+        over it; whatever else ``compute`` reads must come from the same point.
+        With a database offering ``snapshot_reader`` (Firestore) every read is
+        pinned to the first one's read time: no BeginTransaction/Commit round
+        trips. Otherwise (embedded) the fast path computes over the prefetch
+        alone and, only if ``compute`` reads anything else, runs again in a
+        read-only transaction.
         """
         prefetch = list(view.deps.documents) if view.deps is not None else []
+        pinned = getattr(self.db, "snapshot_reader", None)
         store: Store | None = None
-        if prefetch and not (view.deps is not None and view.deps.queries):
+        if pinned is not None:
+            reader = pinned()
+            snaps = {s.path: s for s in reader.get_all(prefetch)} if prefetch else {}
+            store = Store(reader, prefetched=snaps)
+            result = view.compute(store)
+            self.stats["reads"] += store.round_trips + bool(prefetch)
+        elif prefetch and not (view.deps is not None and view.deps.queries):
             snaps = {s.path: s for s in self.db.get_all(prefetch)}
             self.stats["reads"] += 1
             store = Store(_PrefetchedOnly(), prefetched=snaps)

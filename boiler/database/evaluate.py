@@ -144,16 +144,9 @@ def split_field_path(field_path: str) -> list[str]:
 
 def field_value(snapshot: DocumentSnapshot, field_path: str, default: Any = _MISSING) -> Any:
     """The value at ``field_path`` (``__name__``: the document reference)."""
-    if field_path == DOCUMENT_ID:
-        return Reference(snapshot.path)
-    node: Any = snapshot.data
-    for part in split_field_path(field_path):
-        if not isinstance(node, Mapping):
-            return default
-        node = node.get(part, _MISSING)
-        if node is _MISSING:
-            return default
-    return node
+    parts = None if field_path == DOCUMENT_ID else split_field_path(field_path)
+    value = _lookup(snapshot, parts)
+    return default if value is _MISSING else value
 
 
 # -- query checks -------------------------------------------------------------------

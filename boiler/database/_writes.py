@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..exceptions import ValidationError
-from .base import DELETE_FIELD, SERVER_TIMESTAMP
+from .base import DELETE_FIELD, SERVER_TIMESTAMP, clone
 from .evaluate import split_field_path
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
@@ -206,10 +206,5 @@ def same_data(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def copy_value(value: Any) -> Any:
-    """A deep copy of stored data (immutable leaves are shared)."""
-    if isinstance(value, dict):
-        return {k: copy_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_value(v) for v in value]
-    return value
+#: A deep copy of stored data (immutable leaves are shared).
+copy_value = clone

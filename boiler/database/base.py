@@ -89,6 +89,11 @@ def clone(value: Any) -> Any:
     Much cheaper than ``copy.deepcopy`` for this shape; anything else is
     copied with ``copy.deepcopy``.
     """
+    kind = type(value)
+    if kind is dict:  # the common shapes first: exact type checks are cheap
+        return {k: clone(v) for k, v in value.items()}
+    if kind is list:
+        return [clone(v) for v in value]
     if isinstance(value, Mapping):
         return {k: clone(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

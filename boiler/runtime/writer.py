@@ -20,7 +20,6 @@ pending writes per path (latest version wins) and commits them in batches.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import re
 import threading
@@ -29,7 +28,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..database.base import DELETE_FIELD, Database, DocumentSnapshot, Precondition, Transaction
+from ..database.base import (
+    DELETE_FIELD,
+    Database,
+    DocumentSnapshot,
+    Precondition,
+    Transaction,
+    clone,
+)
 from ..exceptions import AlreadyExists, Conflict, NotFound, RuntimeFailure
 from .errors import ErrorLog, RecordedError
 
@@ -137,7 +143,7 @@ class ViewWriter:
             raise TypeError(f"version must be a datetime, got {version!r}")
         if data is not None and VERSION_FIELD in data:
             raise ValueError(f"view data for {path!r} must not contain {VERSION_FIELD!r}")
-        item = None if data is None else copy.deepcopy(dict(data))
+        item = None if data is None else clone(data)
         with self._cond:
             if self._stopping:
                 raise RuntimeError("view writer is stopped")
@@ -184,7 +190,7 @@ class ViewWriter:
         for path, data, version in committed:
             for fn in listeners:
                 try:
-                    fn(path, None if data is None else copy.deepcopy(data), version)
+                    fn(path, None if data is None else clone(data), version)
                 except Exception as e:
                     self._errors.record("writer listener", e, key=path)
 

@@ -12,6 +12,11 @@ applies listener events to the :class:`~.index.DependencyIndex` and fires
 retry timers; ``workers`` build views. Listener callbacks only enqueue.
 A view is never built twice at once; dirtying it while queued or building
 coalesces into one more build that reads the latest state.
+
+A worker takes every queued view (up to ``build_batch``) at once: the views
+one change dirtied are read in one round trip at one point, built one after
+the other on that thread, and their view documents reach the writer together
+(one commit).
 """
 
 from __future__ import annotations
@@ -64,10 +69,14 @@ class Engine:
         retry_base: float = 0.5,
         retry_max: float = 30.0,
         writer_batch_size: int = 500,
+        build_batch: int = 64,
         confirm_delay: float | None | str = "auto",
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
+        if build_batch < 1:
+            raise ValueError(f"build_batch must be >= 1, got {build_batch}")
+        self.build_batch = build_batch
         self.db = db
         self.workers = workers
         self.retry_base = retry_base
@@ -314,19 +323,56 @@ class Engine:
     # -- workers ----------------------------------------------------------------------------------------
     def _worker_loop(self) -> None:
         while True:
-            view = self._ready.get()
-            if view is _STOP:
+            first = self._ready.get()
+            if first is _STOP:
                 return
+            taken, stop = [first], False
+            while len(taken) < self.build_batch:
+                try:
+                    item = self._ready.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:  # ours: finish this batch, then stop
+                    stop = True
+                    break
+                taken.append(item)
+            batch: list[tuple[_View[Any], bool]] = []
             with self._lock:
-                self._queued -= 1
-                if view.disposed or view.state != QUEUED:
-                    continue
-                view.state = BUILDING
-                view.dirty_again = False
-                force, view.force = view.force, False
+                for view in taken:
+                    self._queued -= 1
+                    if view.disposed or view.state != QUEUED:
+                        continue
+                    view.state = BUILDING
+                    view.dirty_again = False
+                    force, view.force = view.force, False
+                    batch.append((view, force))
+            if batch:
+                try:
+                    with self.writer.deferred():
+                        self._build_batch(batch)
+                except Exception as e:  # handing the batch's writes over failed
+                    self._errors.record("write", e, key=[v.key for v, _ in batch])
+            if stop:
+                return
+
+    def _build_batch(self, batch: list[tuple[_View[Any], bool]]) -> None:
+        """Build ``batch``: one read of every document dependency, then each view."""
+        wanted = list(dict.fromkeys(p for v, _ in batch if v.deps for p in v.deps.documents))
+        pinned = getattr(self.db, "snapshot_reader", None)
+        try:
+            reader = pinned() if pinned is not None else None
+            source = reader if reader is not None else self.db
+            snaps = {s.path: s for s in source.get_all(wanted)} if wanted else {}
+        except Exception as e:
+            for view, force in batch:
+                self._failed(view, e, force)
+            return
+        if wanted:
+            self.stats["reads"] += 1
+        for view, force in batch:
             stale = False
             try:
-                stale = self._build(view, force)
+                stale = self._build(view, force, reader, snaps)
             except Exception as e:
                 self._failed(view, e, force)
                 continue
@@ -338,41 +384,38 @@ class Engine:
                 else:
                     view.state = IDLE
 
-    def _build(self, view: _View[Any], force: bool) -> bool:
+    def _build(
+        self,
+        view: _View[Any],
+        force: bool,
+        reader: Any,
+        snaps: dict[str, DocumentSnapshot],
+    ) -> bool:
         """Build ``view`` once; emit if its inputs changed. True if already stale.
 
-        One ``get_all`` of last build's document dependencies, then ``compute``
-        over it; whatever else ``compute`` reads must come from the same point.
-        With a database offering ``snapshot_reader`` (Firestore) every read is
-        pinned to the first one's read time: no BeginTransaction/Commit round
-        trips. Otherwise (embedded) the fast path computes over the prefetch
-        alone and, only if ``compute`` reads anything else, runs again in a
-        read-only transaction.
+        ``snaps``: last build's document dependencies (and other views'), read
+        at one point. With a database offering ``snapshot_reader`` (Firestore),
+        ``reader`` is pinned to that point and serves whatever else ``compute``
+        reads: no BeginTransaction/Commit round trips. Otherwise (embedded)
+        ``compute`` runs over the prefetch alone and, only if it reads anything
+        else, again in a read-only transaction.
         """
-        prefetch = list(view.deps.documents) if view.deps is not None else []
-        pinned = getattr(self.db, "snapshot_reader", None)
+        deps = view.deps
+        mine = {p: snaps[p] for p in deps.documents if p in snaps} if deps is not None else {}
         store: Store | None = None
-        if pinned is not None:
-            reader = pinned()
-            snaps = {s.path: s for s in reader.get_all(prefetch)} if prefetch else {}
-            store = Store(reader, prefetched=snaps)
+        if reader is not None:
+            store = Store(reader, prefetched=mine)
             result = view.compute(store)
-            self.stats["reads"] += store.round_trips + bool(prefetch)
-        elif prefetch and not (view.deps is not None and view.deps.queries):
-            snaps = {s.path: s for s in self.db.get_all(prefetch)}
-            self.stats["reads"] += 1
-            store = Store(_PrefetchedOnly(), prefetched=snaps)
+            self.stats["reads"] += store.round_trips
+        elif mine and deps is not None and not deps.queries:
+            store = Store(_PrefetchedOnly(), prefetched=mine)
             try:
                 result = view.compute(store)
             except _NeedsMore:
                 store = None
         if store is None:
             with self.db.transaction(read_only=True) as tx:
-                prefetched: dict[str, DocumentSnapshot] = {}
-                if prefetch:
-                    prefetched = {s.path: s for s in tx.get_all(prefetch)}
-                    self.stats["reads"] += 1
-                store = Store(tx, prefetched=prefetched)
+                store = Store(tx)
                 result = view.compute(store)
             self.stats["reads"] += store.round_trips
         deps = store.dependencies

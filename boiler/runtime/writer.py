@@ -20,11 +20,12 @@ pending writes per path (latest version wins) and commits them in batches.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,7 @@ class ViewWriter:
         self._stopping = False
         self._listeners: list[ViewListener] = []
         self._committed: list[tuple[str, dict[str, Any] | None, _dt.datetime]] = []
+        self._local = threading.local()
         self.stats = {"writes": 0, "deletes": 0, "skipped": 0, "stale": 0, "conflicts": 0}
 
     # -- lifecycle -------------------------------------------------------------------
@@ -143,16 +145,41 @@ class ViewWriter:
             raise TypeError(f"version must be a datetime, got {version!r}")
         if data is not None and VERSION_FIELD in data:
             raise ValueError(f"view data for {path!r} must not contain {VERSION_FIELD!r}")
-        item = None if data is None else clone(data)
+        item = (path, None if data is None else clone(data), version)
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            held.append(item)
+            return
+        self._enqueue([item])
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Within this block, writes made on this thread are enqueued together at
+        its end (one commit for the views one change altered). Nestable."""
+        outer = getattr(self._local, "held", None)
+        if outer is not None:
+            yield
+            return
+        held: list[tuple[str, dict[str, Any] | None, _dt.datetime]] = []
+        self._local.held = held
+        try:
+            yield
+        finally:
+            self._local.held = None
+            if held:
+                self._enqueue(held)
+
+    def _enqueue(self, items: list[tuple[str, dict[str, Any] | None, _dt.datetime]]) -> None:
         with self._cond:
             if self._stopping:
                 raise RuntimeError("view writer is stopped")
-            queued = self._pending.get(path)
-            if queued is not None and queued[1] > version:
-                self.stats["stale"] += 1
-                return
-            self._pending.pop(path, None)  # re-insert: FIFO by latest enqueue
-            self._pending[path] = (item, version)
+            for path, item, version in items:
+                queued = self._pending.get(path)
+                if queued is not None and queued[1] > version:
+                    self.stats["stale"] += 1
+                    continue
+                self._pending.pop(path, None)  # re-insert: FIFO by latest enqueue
+                self._pending[path] = (item, version)
             self._cond.notify_all()
 
     def flush(self, timeout: float = 10.0) -> bool:

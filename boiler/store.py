@@ -26,6 +26,7 @@ from typing import Protocol
 from .database import paths
 from .database.base import DocumentSnapshot
 from .database.query import Query
+from .model_cache import ModelCache
 
 __all__ = ["Dependencies", "Reader", "Store"]
 
@@ -82,13 +83,20 @@ class Store:
     ``reader`` has ``get_all(paths)`` and ``query(q)`` (a read-only
     ``Transaction`` for a consistent build, or a ``Database``). ``prefetched``
     snapshots (read at the same point) are served without a round trip; they
-    become dependencies only when the build actually reads them.
+    become dependencies only when the build actually reads them. ``models``:
+    a :class:`~boiler.model_cache.ModelCache` view models load domain objects
+    through (the engine shares one between builds).
     """
 
     def __init__(
-        self, reader: Reader, *, prefetched: Mapping[str, DocumentSnapshot] | None = None
+        self,
+        reader: Reader,
+        *,
+        prefetched: Mapping[str, DocumentSnapshot] | None = None,
+        models: ModelCache | None = None,
     ) -> None:
         self._reader = reader
+        self.models = models
         self._cache: dict[str, DocumentSnapshot] = dict(prefetched or {})
         self._documents: dict[str, _dt.datetime | None] = {}
         self._queries: dict[Query, dict[str, _dt.datetime]] = {}

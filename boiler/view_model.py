@@ -142,7 +142,8 @@ class ViewModel:
         if not snap.exists:
             self._models[snap.path] = None
             return
-        obj = cls.from_snapshot(snap)
+        models = self.store.models
+        obj = cls.from_snapshot(snap) if models is None else models.load(cls, snap)
         self._models[snap.path] = obj
         self._loaded[snap.path] = (cls, snap)
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from ..database.base import Database, DocumentSnapshot, ListenEvent
 from ..database.query import Query
+from ..model_cache import ModelCache
 from ..store import Store
 from .errors import ErrorLog, RecordedError
 from .index import DependencyIndex
@@ -98,6 +99,8 @@ class Engine:
         self._queued = 0
         self.stats = {"builds": 0, "emits": 0, "failures": 0, "reads": 0, "events": 0}
         self.writer = ViewWriter(db, batch_size=writer_batch_size)
+        #: Domain objects loaded by builds, shared by state (see ModelCache).
+        self.models = ModelCache()
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> Engine:
@@ -404,18 +407,18 @@ class Engine:
         mine = {p: snaps[p] for p in deps.documents if p in snaps} if deps is not None else {}
         store: Store | None = None
         if reader is not None:
-            store = Store(reader, prefetched=mine)
+            store = Store(reader, prefetched=mine, models=self.models)
             result = view.compute(store)
             self.stats["reads"] += store.round_trips
         elif mine and deps is not None and not deps.queries:
-            store = Store(_PrefetchedOnly(), prefetched=mine)
+            store = Store(_PrefetchedOnly(), prefetched=mine, models=self.models)
             try:
                 result = view.compute(store)
             except _NeedsMore:
                 store = None
         if store is None:
             with self.db.transaction(read_only=True) as tx:
-                store = Store(tx)
+                store = Store(tx, models=self.models)
                 result = view.compute(store)
             self.stats["reads"] += store.round_trips
         deps = store.dependencies

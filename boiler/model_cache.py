@@ -1,0 +1,83 @@
+"""Domain objects shared between builds: each stored state is validated once.
+
+The views one change alters read mostly the same documents (a meeting's three
+participants read the same meeting, location, tickets and users). Loading a
+domain object validates every field; the engine's :class:`ModelCache` does
+that once per document *state* — ``(class, path, update_time)`` — and hands
+each build its own copy, so a build can never see another build's edits::
+
+    cache = ModelCache()
+    user = cache.load(User, snap)      # validated, remembered
+    again = cache.load(User, snap)     # a copy of the remembered object
+
+A document written again has a new ``update_time``: its new state replaces
+the old entry. The least recently used entries go once ``max_entries`` is
+reached.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, TypeVar
+
+from .database.base import DocumentSnapshot, clone
+
+__all__ = ["ModelCache"]
+
+M = TypeVar("M")
+
+
+class ModelCache:
+    """A bounded map from document state to a loaded domain object (thread-safe)."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be >= 1, got {max_entries}")
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[Any, str, Any], Any] = OrderedDict()
+        self._state_of: dict[tuple[Any, str], tuple[Any, str, Any]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def load(self, cls: type[M], snap: DocumentSnapshot) -> M:
+        """``cls.from_snapshot(snap)``, or a copy of the object loaded from the
+        same state before. A snapshot without ``update_time`` is not cached."""
+        if snap.update_time is None:
+            return cls.from_snapshot(snap)  # type: ignore[attr-defined, no-any-return]
+        key = (cls, snap.path, snap.update_time)
+        with self._lock:
+            proto = self._entries.get(key)
+            if proto is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+        if proto is None:
+            proto = cls.from_snapshot(snap)  # type: ignore[attr-defined]
+            with self._lock:
+                self.misses += 1
+                older = self._state_of.get(key[:2])
+                if older is not None and older != key:
+                    self._entries.pop(older, None)
+                self._state_of[key[:2]] = key
+                self._entries[key] = proto
+                while len(self._entries) > self.max_entries:
+                    evicted, _ = self._entries.popitem(last=False)
+                    if self._state_of.get(evicted[:2]) == evicted:
+                        del self._state_of[evicted[:2]]
+        return _copy(proto)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._state_of.clear()
+
+
+def _copy(obj: Any) -> Any:
+    """A copy of a domain object whose state (maps, lists) is not shared."""
+    new = object.__new__(type(obj))
+    new.__dict__.update({k: clone(v) for k, v in obj.__dict__.items()})
+    return new

@@ -354,7 +354,7 @@ class Engine:
                     with self.writer.deferred():
                         self._build_batch(batch)
                 except Exception as e:  # handing the batch's writes over failed
-                    self._errors.record("write", e, key=[v.key for v, _ in batch])
+                    self._errors.record("write", e, key=tuple(v.key for v, _ in batch))
             if stop:
                 return
 

@@ -46,6 +46,7 @@ from .. import exceptions as exc
 from . import _firestore_query as fq
 from . import paths
 from ._firestore_convert import blame_commit, to_lib_data, to_snapshot, translated, write_option
+from ._firestore_docwatch import DocumentsCallback, DocumentWatch
 from ._firestore_listen import FirestoreWatch, LibSnapshot, _LibWatch, logger
 from .base import (
     Database,
@@ -93,7 +94,7 @@ class FirestoreDatabase(Database):
         self.listener_errors: list[BaseException] = []
         self._owns_app = False
         self._owns_client = client is None
-        self._watches: set[FirestoreWatch] = set()
+        self._watches: set[FirestoreWatch | DocumentWatch] = set()
         self._lock = threading.Lock()
         self._closed = False
         if request_timeout is None and emulator_host:
@@ -269,6 +270,15 @@ class FirestoreDatabase(Database):
         watch = FirestoreWatch(self, f"query {query.describe()}", callback, fq.sort_key(query))
         return self._start_watch(watch, lambda cb: _LibWatch.for_query(lq, cb, LibSnapshot))
 
+    def watch_documents(self, callback: DocumentsCallback) -> DocumentWatch:
+        """One Listen stream for a changing set of single documents (see
+        :class:`~._firestore_docwatch.DocumentWatch`); closed with the database."""
+        with self._lock:
+            self._check_open()
+            watch = DocumentWatch(self, callback)
+            self._watches.add(watch)
+        return watch
+
     def _start_watch(self, watch: FirestoreWatch, subscribe: Any) -> Watch:
         with self._lock:
             self._check_open()
@@ -280,7 +290,7 @@ class FirestoreDatabase(Database):
             self._forget_watch(watch)
             raise
 
-    def _forget_watch(self, watch: FirestoreWatch) -> None:
+    def _forget_watch(self, watch: FirestoreWatch | DocumentWatch) -> None:
         with self._lock:
             self._watches.discard(watch)
 

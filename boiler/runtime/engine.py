@@ -31,7 +31,7 @@ import time
 from collections.abc import Hashable
 from typing import Any
 
-from ..database.base import Database, DocumentSnapshot, ListenEvent
+from ..database.base import Database, DocumentSnapshot
 from ..database.query import Query
 from ..model_cache import ModelCache
 from ..store import Store
@@ -60,6 +60,10 @@ class Engine:
     miss a write racing their start: the Cloud Firestore emulator does (see
     FIELD-NOTES). Default: 0.1 s on Firestore, off (None) on the embedded store,
     whose listeners are exact.
+
+    ``document_watches``: watch the documents views read one by one on one
+    Listen stream (``db.watch_documents``) rather than through one listener per
+    collection. Default ("auto"): on when the database offers it (Firestore).
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class Engine:
         writer_batch_size: int = 500,
         build_batch: int = 64,
         confirm_delay: float | None | str = "auto",
+        document_watches: bool | str = "auto",
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -89,7 +94,11 @@ class Engine:
         self._errors = ErrorLog()
         self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._index = DependencyIndex(db, self._enqueue_event, self._errors)
+        if document_watches == "auto":
+            document_watches = hasattr(db, "watch_documents")
+        self._index = DependencyIndex(
+            db, self._enqueue_event, self._errors, document_watches=bool(document_watches)
+        )
         self._lock = threading.Lock()
         self._views: dict[Hashable, _View[Any]] = {}
         self._timers: list[tuple[float, int, Hashable, bool]] = []
@@ -198,7 +207,17 @@ class Engine:
         return self._index.watch_count
 
     def watched(self) -> list[Query]:
+        """The collection (and collection-group) queries being listened to."""
         return self._index.watched()
+
+    @property
+    def document_watches(self) -> bool:
+        """Whether document dependencies are watched one by one (one stream)."""
+        return self._index.document_mode
+
+    def watched_documents(self) -> frozenset[str]:
+        """Documents watched one by one (empty unless :attr:`document_watches`)."""
+        return self._index.watched_documents()
 
     def latest(self, path: str) -> DocumentSnapshot | None:
         """The newest state of the document at ``path`` seen by the watches, if any."""
@@ -220,6 +239,7 @@ class Engine:
             "running": state == "running",
             "live_views": live,
             "watches": self.watch_count,
+            "document_targets": self._index.document_targets,
             "queue_depth": self._queued + self._events.qsize(),
             "building": building,
             "backoff": backoff,
@@ -273,7 +293,7 @@ class Engine:
                 del self._views[view.key]
         self._index.unregister(view.key)
 
-    def _enqueue_event(self, key: Query, generation: int, event: ListenEvent) -> None:
+    def _enqueue_event(self, key: Any, generation: int, event: Any) -> None:
         self._events.put((key, generation, event))  # listener thread: nothing else
 
     def _spawn(self, name: str, target: Any) -> None:
@@ -297,7 +317,8 @@ class Engine:
                 try:
                     dirty, confirm = self._index.process_event(key, generation, event)
                 except Exception as e:
-                    self._errors.record("listen", e, key=key.describe())
+                    where = key.describe() if isinstance(key, Query) else key
+                    self._errors.record("listen", e, key=where)
                     dirty, confirm = set(), set()
                 for view_key in dirty:
                     self._mark_dirty(view_key)

@@ -13,13 +13,18 @@ States at or before a view's read point are ignored: the build already saw
 them (a watch's initial snapshot of what was just read does not rebuild).
 Registration re-checks against the latest states, so a change that raced a
 build is never lost. All of it happens under one lock, in memory.
+
+With ``document_watches`` (a database offering ``watch_documents``: Firestore),
+document dependencies are watched one by one on a single Listen stream instead
+of through their collection's watch (queries still use collection watches):
+a change then costs one message, not one per document of the collection.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +36,10 @@ from .errors import ErrorLog
 
 __all__ = ["DependencyIndex"]
 
-EventSink = Callable[[Query, int, ListenEvent], None]
+EventSink = Callable[[Any, int, Any], None]
+
+#: The event key of the document watch (its events are lists of snapshots).
+DOCUMENTS = "documents"
 
 
 @dataclass
@@ -59,8 +67,23 @@ class DependencyIndex:
     the engine later hands the event to :meth:`process_event`.
     """
 
-    def __init__(self, db: Database, on_event: EventSink, errors: ErrorLog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        on_event: EventSink,
+        errors: ErrorLog,
+        *,
+        document_watches: bool = False,
+    ) -> None:
+        if document_watches and not hasattr(db, "watch_documents"):
+            raise ValueError(f"the {db.backend_name} backend has no document watches")
         self._db = db
+        self._doc_mode = document_watches
+        self._docwatch: Any = None
+        # doc mode: the latest delivered state of each watched document
+        # (exists False: missing), its read_time the delivery's.
+        self._doc_state: dict[str, DocumentSnapshot] = {}
+        self._doc_watched: set[str] = set()
         self._errors = errors
         self._on_event = on_event
         self._lock = threading.RLock()
@@ -76,19 +99,41 @@ class DependencyIndex:
     # -- introspection ------------------------------------------------------------
     @property
     def watch_count(self) -> int:
+        """Listener streams: one per watched collection, plus the document watch."""
         with self._lock:
-            return len(self._watches)
+            return len(self._watches) + (self._docwatch is not None)
+
+    @property
+    def document_targets(self) -> int:
+        """Documents watched one by one (document-watch mode)."""
+        with self._lock:
+            return len(self._doc_watched)
+
+    def watched_documents(self) -> frozenset[str]:
+        """Documents watched one by one (document-watch mode; empty otherwise)."""
+        with self._lock:
+            return frozenset(self._doc_watched)
+
+    @property
+    def document_mode(self) -> bool:
+        return self._doc_mode
 
     def latest(self, path: str) -> DocumentSnapshot | None:
         """The newest state of ``path`` the watches reported (None if unknown/missing)."""
         with self._lock:
+            if self._doc_mode:
+                snap = self._doc_state.get(path)
+                return snap if snap is not None and snap.exists else None
             state = self._watches.get(W.watch_key_for_document(path))
             return None if state is None else state.docs.get(path)
 
     def awaiting_initial(self) -> int:
-        """Watches whose initial snapshot has not been processed yet."""
+        """Watches (or watched documents) whose initial state is not processed yet."""
         with self._lock:
-            return sum(1 for s in self._watches.values() if s.read_time is None)
+            waiting = sum(1 for s in self._watches.values() if s.read_time is None)
+            if self._docwatch is not None:
+                waiting += self._docwatch.undelivered
+            return waiting
 
     def watched(self) -> list[Query]:
         with self._lock:
@@ -104,9 +149,12 @@ class DependencyIndex:
         still_live: Callable[[], bool] = lambda: True,
     ) -> bool:
         """Record ``view``'s dependencies; True if it is already stale (rebuild)."""
-        keys = frozenset(W.watch_key_for_document(p) for p in deps.documents) | frozenset(
-            k for q in deps.queries for k in W.watch_keys_for_query(q)
+        doc_keys = (
+            frozenset()
+            if self._doc_mode
+            else frozenset(W.watch_key_for_document(p) for p in deps.documents)
         )
+        keys = doc_keys | frozenset(k for q in deps.queries for k in W.watch_keys_for_query(q))
         with self._lock:
             if self.closed or not still_live():
                 return False
@@ -126,6 +174,8 @@ class DependencyIndex:
             self._views[view] = reg
             for path in deps.documents:
                 self._doc_deps.setdefault(path, set()).add(view)
+            if self._doc_mode:
+                self._sync_documents(deps.documents, old)
             for query in deps.queries:
                 self._query_deps.setdefault(query, set()).add(view)
                 for key in W.watch_keys_for_query(query):
@@ -144,6 +194,8 @@ class DependencyIndex:
             if old is None:
                 return
             self._unindex(view, old)
+            if self._doc_mode:
+                self._sync_documents((), old)
             released = self._drop_watches(view, old.watch_keys)
         self._release(released)
 
@@ -151,6 +203,9 @@ class DependencyIndex:
         """Unsubscribe every watch and forget every view."""
         with self._lock:
             self.closed = True
+            docwatch, self._docwatch = self._docwatch, None
+            self._doc_state.clear()
+            self._doc_watched.clear()
             released = list(self._watches.values())
             self._watches.clear()
             self._views.clear()
@@ -158,14 +213,21 @@ class DependencyIndex:
             self._query_deps.clear()
             self._watch_queries.clear()
             self._exact.clear()
+        if docwatch is not None:
+            try:
+                docwatch.unsubscribe()
+            except Exception as e:
+                self._errors.record("unsubscribe", e, key="document watch")
         self._release(released)
 
     # -- events -------------------------------------------------------------------------
     def process_event(
-        self, key: Query, generation: int, event: ListenEvent
+        self, key: Any, generation: int, event: Any
     ) -> tuple[set[Hashable], set[Hashable]]:
         """Apply one listener event; return the views it made dirty and, for a
         watch's initial snapshot, every view depending on that watch."""
+        if key == DOCUMENTS:
+            return self._process_documents(event), set()
         with self._lock:
             state = self._watches.get(key)
             if state is None or state.generation != generation:
@@ -192,6 +254,55 @@ class DependencyIndex:
                 dirty = {v for v in state.views if self._stale(self._views[v], only, memo)}
                 return dirty, set(state.views)
             return self._dirty_from_changes(state, changed), set()
+
+    def _process_documents(self, snaps: list[DocumentSnapshot]) -> set[Hashable]:
+        """Document-watch states (all as of one read time): the views they dirty."""
+        dirty: set[Hashable] = set()
+        with self._lock:
+            for snap in snaps:
+                views = self._doc_deps.get(snap.path)
+                if views is None:
+                    continue  # no longer watched
+                self._doc_state[snap.path] = snap
+                now = snap.update_time if snap.exists else None
+                for view in views:
+                    reg = self._views[view]
+                    if (
+                        view not in dirty
+                        and _newer(snap.read_time, reg.version)
+                        and reg.deps.documents[snap.path] != now
+                    ):
+                        dirty.add(view)
+        return dirty
+
+    def _sync_documents(self, now: Iterable[str], old: _Registration | None) -> None:
+        """Watch the documents a view now reads; stop watching those nobody
+        reads any more (lock held)."""
+        new = [p for p in now if p not in self._doc_watched]
+        gone = [p for p in old.deps.documents if p not in self._doc_deps] if old else []
+        if new:
+            self._doc_watched.update(new)
+            self._watch_documents(new)
+        if gone:
+            for path in gone:
+                self._doc_watched.discard(path)
+                self._doc_state.pop(path, None)
+            if self._doc_watched:
+                self._docwatch.remove(gone)
+            else:  # nothing left to watch: release the stream and its thread
+                docwatch, self._docwatch = self._docwatch, None
+                docwatch.unsubscribe()
+
+    def _watch_documents(self, paths: list[str]) -> None:
+        """Start watching ``paths`` one by one (lock held)."""
+        if self._docwatch is None:
+            on_event = self._on_event
+
+            def callback(snaps: list[DocumentSnapshot], read_time: Any) -> None:
+                on_event(DOCUMENTS, 0, snaps)  # stream thread: only enqueue
+
+            self._docwatch = self._db.watch_documents(callback)  # type: ignore[attr-defined]
+        self._docwatch.add(paths)
 
     def _dirty_from_changes(self, state: _WatchState, changed: list[str]) -> set[Hashable]:
         dirty: set[Hashable] = set()
@@ -241,6 +352,12 @@ class DependencyIndex:
     ) -> bool:
         """Whether watch states newer than ``reg.version`` differ from what it saw."""
         for path, seen in reg.deps.documents.items():
+            if self._doc_mode:
+                snap = self._doc_state.get(path)
+                if snap is not None and _newer(snap.read_time, reg.version):
+                    if (snap.update_time if snap.exists else None) != seen:
+                        return True
+                continue
             state = self._watches.get(W.watch_key_for_document(path))
             if state is None or state.key not in keys or not _newer(state.read_time, reg.version):
                 continue

@@ -85,7 +85,8 @@ class Store:
     snapshots (read at the same point) are served without a round trip; they
     become dependencies only when the build actually reads them. ``models``:
     a :class:`~boiler.model_cache.ModelCache` view models load domain objects
-    through (the engine shares one between builds).
+    through (the engine shares one between builds). ``version``: the point the
+    prefetched snapshots hold at, when known better than their read times.
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class Store:
         *,
         prefetched: Mapping[str, DocumentSnapshot] | None = None,
         models: ModelCache | None = None,
+        version: _dt.datetime | None = None,
     ) -> None:
         self._reader = reader
         self.models = models
@@ -101,7 +103,7 @@ class Store:
         self._documents: dict[str, _dt.datetime | None] = {}
         self._queries: dict[Query, dict[str, _dt.datetime]] = {}
         self._query_results: dict[Query, list[DocumentSnapshot]] = {}
-        self._version: _dt.datetime | None = None
+        self._version: _dt.datetime | None = version
         self.round_trips = 0
         for snap in self._cache.values():
             self._see(snap)

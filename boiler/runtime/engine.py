@@ -383,20 +383,29 @@ class Engine:
         """Build ``batch``: one read of every document dependency, then each view."""
         wanted = list(dict.fromkeys(p for v, _ in batch if v.deps for p in v.deps.documents))
         pinned = getattr(self.db, "snapshot_reader", None)
+        # Document-watch mode: the watched states hold together at the stream's
+        # last consistent point; read from them (no round trip) when all are
+        # known. Only for views that read documents alone: other listeners
+        # (queries) or a first build may need a newer point than that one.
+        cacheable = wanted and all(v.deps is not None and not v.deps.queries for v, _ in batch)
+        snaps, at = self._index.consistent_states(wanted) if cacheable else ({}, None)
         try:
-            reader = pinned() if pinned is not None else None
-            source = reader if reader is not None else self.db
-            snaps = {s.path: s for s in source.get_all(wanted)} if wanted else {}
+            if at is not None:
+                reader = None
+            else:
+                reader = pinned() if pinned is not None else None
+                source = reader if reader is not None else self.db
+                snaps = {s.path: s for s in source.get_all(wanted)} if wanted else {}
+                if wanted:
+                    self.stats["reads"] += 1
         except Exception as e:
             for view, force in batch:
                 self._failed(view, e, force)
             return
-        if wanted:
-            self.stats["reads"] += 1
         for view, force in batch:
             stale = False
             try:
-                stale = self._build(view, force, reader, snaps)
+                stale = self._build(view, force, reader, snaps, at)
             except Exception as e:
                 self._failed(view, e, force)
                 continue
@@ -414,33 +423,42 @@ class Engine:
         force: bool,
         reader: Any,
         snaps: dict[str, DocumentSnapshot],
+        at: _dt.datetime | None = None,
     ) -> bool:
         """Build ``view`` once; emit if its inputs changed. True if already stale.
 
-        ``snaps``: last build's document dependencies (and other views'), read
-        at one point. With a database offering ``snapshot_reader`` (Firestore),
-        ``reader`` is pinned to that point and serves whatever else ``compute``
-        reads: no BeginTransaction/Commit round trips. Otherwise (embedded)
-        ``compute`` runs over the prefetch alone and, only if it reads anything
-        else, again in a read-only transaction.
+        ``snaps``: last build's document dependencies (and other views'), all
+        holding at one point: ``at`` when they come from the document watch
+        (no round trip), else read just now. ``reader`` (databases offering
+        ``snapshot_reader``: Firestore) is pinned to that fresh point and
+        serves whatever else ``compute`` reads, without a transaction.
+        Otherwise, and always for ``at``, ``compute`` first runs over the
+        prefetch alone and, only if it reads anything else, again at a new
+        point (a pinned reader, or a read-only transaction on the embedded
+        store).
         """
         deps = view.deps
         mine = {p: snaps[p] for p in deps.documents if p in snaps} if deps is not None else {}
         store: Store | None = None
-        if reader is not None:
+        if reader is not None and at is None:
             store = Store(reader, prefetched=mine, models=self.models)
             result = view.compute(store)
             self.stats["reads"] += store.round_trips
         elif mine and deps is not None and not deps.queries:
-            store = Store(_PrefetchedOnly(), prefetched=mine, models=self.models)
+            store = Store(_PrefetchedOnly(), prefetched=mine, models=self.models, version=at)
             try:
                 result = view.compute(store)
             except _NeedsMore:
                 store = None
         if store is None:
-            with self.db.transaction(read_only=True) as tx:
-                store = Store(tx, models=self.models)
+            pinned = getattr(self.db, "snapshot_reader", None)
+            if pinned is not None:
+                store = Store(pinned(), models=self.models)
                 result = view.compute(store)
+            else:
+                with self.db.transaction(read_only=True) as tx:
+                    store = Store(tx, models=self.models)
+                    result = view.compute(store)
             self.stats["reads"] += store.round_trips
         deps = store.dependencies
         version = store.version or _dt.datetime.now(_dt.UTC)

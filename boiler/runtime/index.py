@@ -84,6 +84,7 @@ class DependencyIndex:
         # (exists False: missing), its read_time the delivery's.
         self._doc_state: dict[str, DocumentSnapshot] = {}
         self._doc_watched: set[str] = set()
+        self._doc_read_time: _dt.datetime | None = None  # of the last delivery
         self._errors = errors
         self._on_event = on_event
         self._lock = threading.RLock()
@@ -108,6 +109,28 @@ class DependencyIndex:
         """Documents watched one by one (document-watch mode)."""
         with self._lock:
             return len(self._doc_watched)
+
+    def consistent_states(
+        self, paths: list[str]
+    ) -> tuple[dict[str, DocumentSnapshot], _dt.datetime | None]:
+        """Document-watch mode: the delivered states of ``paths`` and the read
+        time at which ALL of them hold together (None if any is not known yet).
+
+        Each delivery is a consistent point of the one stream; a state stays
+        valid until its next delivery, so after processing the delivery at
+        ``R`` every known state holds at ``R``.
+        """
+        with self._lock:
+            rt = self._doc_read_time
+            if not self._doc_mode or rt is None:
+                return {}, None
+            found = {}
+            for path in paths:
+                snap = self._doc_state.get(path)
+                if snap is None:
+                    return {}, None
+                found[path] = snap
+            return found, rt
 
     def watched_documents(self) -> frozenset[str]:
         """Documents watched one by one (document-watch mode; empty otherwise)."""
@@ -259,6 +282,8 @@ class DependencyIndex:
         """Document-watch states (all as of one read time): the views they dirty."""
         dirty: set[Hashable] = set()
         with self._lock:
+            if snaps and _newer(snaps[0].read_time, self._doc_read_time):
+                self._doc_read_time = snaps[0].read_time
             for snap in snaps:
                 views = self._doc_deps.get(snap.path)
                 if views is None:

@@ -437,7 +437,11 @@ def start_runtime(db: Database, timeout: float = 600.0) -> Any:
 
 
 class ClientCore:
-    """Writes documents and watches the view collection group (one listener).
+    """Writes documents and watches views: the view collection group (one
+    listener), or given view documents one by one, as front ends do (on
+    Firestore one Listen stream with a target per document; the emulator
+    answers a change in a collection-group target by re-sending every
+    document of the group, which would load it more than boiler does).
 
     ``expect({path: {field: value}})`` returns the time (``perf_counter``) of
     the listener event that made every listed view hold those values.
@@ -474,6 +478,41 @@ class ClientCore:
         with self._cond:
             if not self._cond.wait_for(lambda: self._initial, 120):
                 raise TimeoutError("client listener: no initial snapshot")
+            return len(self._views)
+
+    def listen_documents(self, paths: list[str]) -> int:
+        """Watch each document of ``paths``; how many exist once all were seen."""
+        pending = set(paths)
+
+        def on_states(snaps: list[Any]) -> None:
+            now = time.perf_counter()
+            with self._cond:
+                for doc in snaps:
+                    if doc.path in pending:
+                        pending.discard(doc.path)
+                    elif self._initial:
+                        self._counts[doc.path] = self._counts.get(doc.path, 0) + 1
+                    if doc.exists:
+                        self._views[doc.path] = dict(doc.data)
+                    else:
+                        self._views.pop(doc.path, None)
+                self._initial = not pending
+                self._last_event = now
+                self._cond.notify_all()
+
+        if hasattr(self.db, "watch_documents"):
+            watch = self.db.watch_documents(lambda snaps, read_time: on_states(snaps))
+            watch.add(paths)
+            self._watch = watch
+        else:
+            watches = [
+                self.db.listen_document(p, lambda ev, p=p: on_states(ev.docs or [_gone(p)]))
+                for p in paths
+            ]
+            self._watch = _Watches(watches)
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._initial, 600):
+                raise TimeoutError(f"client listener: {len(pending)} documents never seen")
             return len(self._views)
 
     def expect(self, expected: dict[str, dict[str, Any]], timeout: float) -> float | None:
@@ -544,11 +583,29 @@ class ClientCore:
             self._watch = None
 
 
+def _gone(path: str) -> Any:
+    from boiler.database.base import DocumentSnapshot
+
+    return DocumentSnapshot(path, None, None, None, None)
+
+
+class _Watches:
+    def __init__(self, watches: list[Any]) -> None:
+        self.watches = watches
+
+    def unsubscribe(self) -> None:
+        for w in self.watches:
+            w.unsubscribe()
+
+
 class Client:
     """The interface benchmarks use (see :class:`ClientCore`)."""
 
     def listen(self, collection_id: str = VIEW_GROUP) -> int:
         return self.call("listen", collection_id)
+
+    def listen_documents(self, paths: list[str]) -> int:
+        return self.call("listen_documents", paths)
 
     def expect(self, expected: dict[str, dict[str, Any]], timeout: float) -> float | None:
         return self.call("expect", expected, timeout)

@@ -39,7 +39,7 @@ def run(backend: C.Backend, meetings: int) -> dict[str, Any]:
         gc.collect()
         rss = C.rss_mb()
         client = backend.client()
-        seen = client.listen()
+        seen = client.listen_documents(world.all_view_paths())
         if seen != world.view_count:
             raise RuntimeError(f"{seen} view documents, expected {world.view_count}")
         location = "l000"
@@ -81,6 +81,7 @@ def run(backend: C.Backend, meetings: int) -> dict[str, Any]:
         "seed_s": seed_s,
         "build_s": build_s,
         "watches": health["watches"],
+        "document_targets": health.get("document_targets", 0),
         "source_watches": health["source_watches"],
         "rss": rss,
         "rss_base": rss0,
@@ -114,6 +115,7 @@ def main() -> None:
                     backend.kind,
                     r["views"],
                     r["watches"] + r["source_watches"],
+                    r["document_targets"],
                     r["rss"],
                     r["seed_s"],
                     r["build_s"],
@@ -128,10 +130,17 @@ def main() -> None:
             ok_s = settle["max"] <= 1000
             notes.append(
                 f"{backend.kind}: watches {r['watches']} (engine) + {r['source_watches']} (mediator source) "
-                f"<= 50: {C.verdict(ok_w)}; RSS {r['rss']:.0f} MB (before seeding {r['rss_base']:.0f}, "
+                f"<= 50: {C.verdict(ok_w)} ({r['document_targets']:,} documents watched one by one "
+                f"on the engine's document stream); RSS {r['rss']:.0f} MB (before seeding {r['rss_base']:.0f}, "
                 f"after the changes {r['rss_after']:.0f}) <= 500: {C.verdict(ok_m)}; "
                 f"{r['affected']}-view change settles in {settle['max']:.0f} ms (worst of {CHANGES})"
-                + (f" <= 1 s: {C.verdict(ok_s)}" if backend.kind == "emulator" else "")
+                + (
+                    ""
+                    if backend.kind != "emulator"
+                    else f" <= 1 s: {C.verdict(ok_s)}"
+                    if not args.quick
+                    else " (the 1 s target is for the full run's 1,000-view change)"
+                )
                 + f"; rebuilt {r['rebuilt']} views, wrote {r['written']} view docs per change"
             )
     report.table(
@@ -140,6 +149,7 @@ def main() -> None:
             "backend",
             "views",
             "watches",
+            "doc targets",
             "RSS MB",
             "seed s",
             "build all s",
@@ -152,7 +162,7 @@ def main() -> None:
     )
     report.add(
         "(server: update -> all affected views rebuilt and written; settle: update -> a client "
-        "listener on the view collection group has seen every affected view updated)\n"
+        "listener on every view document has seen every affected view updated)\n"
     )
     for note in notes:
         report.add(note)

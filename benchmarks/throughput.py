@@ -3,8 +3,9 @@
 A single writer (a separate process on the emulator, so it shares no GIL with
 the runtime; in-process on the embedded store) flips ticket ``attendance`` as
 fast as it can for a fixed time, cycling over the tickets of many meetings
-(each change alters the 3 views of one meeting). A client listener on the view
-collection group records when the LAST view reaches its final content.
+(each change alters the 3 views of one meeting). A client listening to every
+view document (one target each, as front ends do) records when the LAST view
+reaches its final content.
 
     boiler changes/s = changes written / (time from first write to last view fresh)
 
@@ -44,7 +45,7 @@ def boiler_rate(backend: C.Backend, meetings: int, seconds: float) -> dict[str, 
     runtime = C.start_runtime(db)
     client = backend.client()
     try:
-        views = client.listen()
+        views = client.listen_documents(world.all_view_paths())
         assert views == world.view_count, (views, world.view_count)
         tickets = [world.ticket(m, uid) for m in world.meetings for uid in world.participants[m]]
         random.Random(7).shuffle(tickets)

@@ -48,7 +48,7 @@ _MISSING = object()  # pending state: the document is gone (or left its target)
 
 
 class _Target:
-    __slots__ = ("path", "tid", "held", "known", "current", "resume_token")
+    __slots__ = ("path", "tid", "held", "known", "current", "resume_token", "token_seq")
 
     def __init__(self, path: str, tid: int) -> None:
         self.path = path
@@ -57,6 +57,7 @@ class _Target:
         self.known = False  # a state was delivered at least once
         self.current = False  # the server said CURRENT (since the last reset)
         self.resume_token: bytes | None = None
+        self.token_seq = -1
 
 
 class DocumentWatch:
@@ -75,6 +76,8 @@ class DocumentWatch:
         self._prefix = self._database + "/documents/"
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._seq = itertools.count()
+        self._global_token: tuple[int, bytes | None] = (-1, None)
         self._by_path: dict[str, _Target] = {}
         self._by_id: dict[int, _Target] = {}
         self._pending: dict[int, Any] = {}  # target id -> document proto or _MISSING
@@ -148,8 +151,12 @@ class DocumentWatch:
             target_id=target.tid,
             documents=fs_types.Target.DocumentsTarget(documents=[self._prefix + target.path]),
         )
-        if target.resume_token:
-            spec.resume_token = target.resume_token
+        token = target.resume_token
+        seq, global_token = self._global_token
+        if target.known and global_token and seq > target.token_seq:
+            token = global_token  # newer, and the target was current then
+        if token:
+            spec.resume_token = token
         return fs_types.ListenRequest(database=self._database, add_target=spec)
 
     def _request_stream(self, requests: queue.SimpleQueue[Any]) -> Iterator[Any]:
@@ -184,7 +191,7 @@ class DocumentWatch:
             except Exception as e:
                 if self._closed:
                     return
-                logger.warning("document watch stream broke (%s); reopening", first_line(e))
+                logger.warning("document watch stream broke (%s); reopening", _describe(e))
             finally:
                 requests.put(_CLOSE)
             if self._closed:
@@ -201,10 +208,13 @@ class DocumentWatch:
             ids = list(change.target_ids)
             with self._lock:
                 if change.resume_token:
-                    for tid in ids or self._by_id:
-                        target = self._by_id.get(tid)
-                        if target is not None:
-                            target.resume_token = change.resume_token
+                    if ids:
+                        for tid in ids:
+                            if (target := self._by_id.get(tid)) is not None:
+                                target.resume_token = change.resume_token
+                                target.token_seq = next(self._seq)
+                    else:  # for every target current now: kept once, not per target
+                        self._global_token = (next(self._seq), change.resume_token)
                 if change.target_change_type == _CURRENT:
                     for tid in ids:
                         if (target := self._by_id.get(tid)) is not None:
@@ -238,10 +248,10 @@ class DocumentWatch:
             with self._lock:
                 target = self._by_id.get(f.target_id)
                 pending = self._pending.get(f.target_id)
-                if target is not None and pending is None:
+                if target is not None and target.known and pending is None:
                     have = 1 if target.held is not None else 0
                     if f.count != have:  # out of sync: listen to it afresh
-                        target.resume_token = None
+                        target.resume_token, target.known = None, False
                         self._requests.put(
                             fs_types.ListenRequest(
                                 database=self._database, remove_target=target.tid
@@ -297,5 +307,18 @@ class DocumentWatch:
             target = self._by_id.get(tid)
             if target is None:
                 continue
+            target.current = False
+            self._undelivered.discard(tid)  # nothing will come: don't wait for it
             error = RuntimeError(f"document watch on {target.path!r} removed: {message}")
             self._db._record_listener_error("document watch", error)
+
+
+def _describe(error: BaseException) -> str:
+    """``CODE: details`` for a gRPC error, else its first line."""
+    code, details = getattr(error, "code", None), getattr(error, "details", None)
+    if callable(code) and callable(details):
+        try:
+            return f"{code().name}: {details()}"
+        except Exception:
+            pass
+    return first_line(error)

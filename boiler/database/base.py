@@ -90,17 +90,22 @@ def clone(value: Any) -> Any:
     copied with ``copy.deepcopy``.
     """
     kind = type(value)
-    if kind is dict:  # the common shapes first: exact type checks are cheap
-        return {k: clone(v) for k, v in value.items()}
+    if kind in _SCALARS:  # exact type checks first: cheap, and the common case
+        return value
+    if kind is dict:
+        return {k: v if type(v) in _SCALARS else clone(v) for k, v in value.items()}
     if kind is list:
-        return [clone(v) for v in value]
+        return [v if type(v) in _SCALARS else clone(v) for v in value]
     if isinstance(value, Mapping):
         return {k: clone(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [clone(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool | bytes | _dt.datetime):
+    if isinstance(value, str | int | float | bool | bytes | _dt.datetime):
         return value
     return copy.deepcopy(value)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes, _dt.datetime})
 
 
 ChangeType = Literal["added", "modified", "removed"]

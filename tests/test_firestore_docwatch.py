@@ -1,0 +1,228 @@
+"""``FirestoreDatabase.watch_documents``: many single-document targets on one
+Listen stream (what the engine watches view dependencies with on Firestore).
+
+Against the real emulator: initial states (missing documents included),
+changes, deletes, a batch delivered together at one consistent point, removed
+targets going quiet, one stream and one thread whatever the number of
+documents, and recovery after the emulator restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from boiler.database.base import DocumentSnapshot
+from boiler.database.firestore import FirestoreDatabase
+from boiler.testing import FirestoreEmulator, wait_for
+
+pytestmark = pytest.mark.firestore
+
+if "firestore" not in os.environ.get("BOILER_TEST_BACKENDS", "firestore"):
+    pytest.skip("BOILER_TEST_BACKENDS excludes firestore", allow_module_level=True)
+
+
+class Deliveries:
+    """Every delivery: ``[(path, data or None)]`` with its read time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: list[tuple[list[tuple[str, Any]], Any]] = []
+
+    def __call__(self, snaps: list[DocumentSnapshot], read_time: Any) -> None:
+        assert all(s.read_time == read_time for s in snaps)
+        with self.lock:
+            self.items.append(([(s.path, s.data) for s in snaps], read_time))
+
+    def latest(self, path: str) -> Any:
+        with self.lock:
+            for states, _ in reversed(self.items):
+                for p, data in states:
+                    if p == path:
+                        return data
+        return "never seen"
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+@pytest.fixture
+def fdb(firestore_emulator: FirestoreEmulator, project_id: str) -> Iterator[FirestoreDatabase]:
+    db = FirestoreDatabase(project=project_id, emulator_host=firestore_emulator.host)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def docwatch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "boiler-docwatch"]
+
+
+def test_initial_states_changes_and_deletes(fdb: FirestoreDatabase) -> None:
+    batch = fdb.batch()
+    for i in range(50):
+        batch.set(f"dw/d{i}", {"v": 0})
+    batch.commit()
+    seen = Deliveries()
+    watch = fdb.watch_documents(seen)
+    watch.add([f"dw/d{i}" for i in range(50)] + ["dw/missing"])
+    wait_for(lambda: watch.undelivered == 0, timeout=30, message="every initial state")
+    assert all(seen.latest(f"dw/d{i}") == {"v": 0} for i in range(50))
+    assert seen.latest("dw/missing") is None
+    assert watch.watched == 51 and fdb.open_watches == 1 and len(docwatch_threads()) == 1
+
+    seen.clear()
+    fdb.update("dw/d7", {"v": 1})
+    wait_for(lambda: seen.latest("dw/d7") == {"v": 1}, message="a change")
+    fdb.delete("dw/d8")
+    wait_for(lambda: seen.latest("dw/d8") is None, message="a delete")
+    fdb.set("dw/missing", {"v": 2})
+    wait_for(lambda: seen.latest("dw/missing") == {"v": 2}, message="a create")
+    # only what changed was delivered
+    assert {p for states, _ in seen.items for p, _ in states} == {
+        "dw/d7",
+        "dw/d8",
+        "dw/missing",
+    }
+
+
+def test_one_batch_is_delivered_at_one_consistent_point(fdb: FirestoreDatabase) -> None:
+    for p in ("dw/a", "dw/b", "dw/c"):
+        fdb.set(p, {"v": 0})
+    seen = Deliveries()
+    watch = fdb.watch_documents(seen)
+    watch.add(["dw/a", "dw/b", "dw/c"])
+    wait_for(lambda: watch.undelivered == 0, message="initial states")
+    seen.clear()
+    batch = fdb.batch()
+    batch.update("dw/a", {"v": 1})
+    batch.update("dw/c", {"v": 1})
+    batch.commit()
+    wait_for(lambda: seen.latest("dw/c") == {"v": 1}, message="the batch")
+    deliveries = [sorted(p for p, _ in states) for states, _ in seen.items]
+    assert deliveries == [["dw/a", "dw/c"]]
+
+
+def test_removed_documents_go_quiet_and_close_releases_the_thread(
+    fdb: FirestoreDatabase,
+) -> None:
+    fdb.set("dw/x", {"v": 0})
+    fdb.set("dw/y", {"v": 0})
+    seen = Deliveries()
+    watch = fdb.watch_documents(seen)
+    watch.add(["dw/x", "dw/y"])
+    wait_for(lambda: watch.undelivered == 0, message="initial states")
+    watch.remove(["dw/x"])
+    seen.clear()
+    fdb.update("dw/x", {"v": 1})
+    fdb.update("dw/y", {"v": 1})  # delivered after x's write: x would be seen by now
+    wait_for(lambda: seen.latest("dw/y") == {"v": 1}, message="y's change")
+    assert seen.latest("dw/x") == "never seen"
+    watch.unsubscribe()
+    watch.unsubscribe()  # idempotent
+    assert not docwatch_threads() and fdb.open_watches == 0 and not watch.active
+
+
+def test_a_failing_callback_is_recorded_and_the_watch_goes_on(fdb: FirestoreDatabase) -> None:
+    fdb.set("dw/f", {"v": 0})
+    calls: list[int] = []
+
+    def callback(snaps: list[DocumentSnapshot], read_time: Any) -> None:
+        calls.append(len(snaps))
+        if len(calls) == 1:
+            raise RuntimeError("consumer down")
+
+    watch = fdb.watch_documents(callback)
+    watch.add(["dw/f"])
+    wait_for(lambda: calls, message="initial state")
+    fdb.update("dw/f", {"v": 1})
+    wait_for(lambda: len(calls) >= 2, message="the next change")
+    assert any("consumer down" in str(e) for e in fdb.listener_errors)
+    assert watch.active
+
+
+def _port_closed(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.timeout(180)
+def test_the_stream_reopens_after_an_emulator_restart(project_id: str) -> None:
+    """The new emulator is empty: watched documents are reported missing, and
+    later writes arrive as on any stream."""
+    emulator = FirestoreEmulator().start()
+    port = emulator.port
+    db = FirestoreDatabase(project=project_id, emulator_host=emulator.host)
+    try:
+        db.set("dw/r", {"v": 1})
+        seen = Deliveries()
+        watch = db.watch_documents(seen)
+        watch.add(["dw/r"])
+        wait_for(lambda: seen.latest("dw/r") == {"v": 1}, timeout=30, message="initial state")
+
+        emulator.stop()
+        wait_for(lambda: _port_closed(port), timeout=30, message="old emulator to release port")
+        emulator = FirestoreEmulator(port=port).start()
+
+        db.set("dw/r", {"v": 2})  # retried until the channel reconnects
+        wait_for(
+            lambda: seen.latest("dw/r") == {"v": 2},
+            timeout=60,
+            message=lambda: f"the write after the restart: {seen.items[-3:]}",
+        )
+        assert watch.active and len(docwatch_threads()) == 1
+    finally:
+        db.close()
+        emulator.stop()
+    assert not docwatch_threads()
+
+
+def test_writes_racing_new_targets_are_not_missed(fdb: FirestoreDatabase) -> None:
+    """Targets added while their documents are being written end up holding
+    exactly what the database holds (nothing lost between the initial state
+    and the first change)."""
+    paths = [f"race/d{i}" for i in range(60)]
+    batch = fdb.batch()
+    for p in paths:
+        batch.set(p, {"v": 0})
+    batch.commit()
+    states: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def callback(snaps: list[DocumentSnapshot], read_time: Any) -> None:
+        with lock:
+            for s in snaps:
+                states[s.path] = s.data
+
+    watch = fdb.watch_documents(callback)
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            fdb.update(paths[(n * 7) % len(paths)], {"v": n})
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for i in range(0, len(paths), 5):  # targets join while writes go on
+            watch.add(paths[i : i + 5])
+            wait_for(lambda: watch.undelivered == 0, message="new targets' states")
+    finally:
+        stop.set()
+        thread.join()
+    expected = {s.path: s.data for s in fdb.get_all(paths)}
+    wait_for(
+        lambda: dict(states) == expected,
+        timeout=15,
+        message=lambda: f"states to match: {[p for p in paths if states.get(p) != expected[p]]}",
+    )

@@ -21,6 +21,7 @@ the other on that thread, and their view documents reach the writer together
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import heapq
 import itertools
@@ -92,6 +93,10 @@ class Engine:
         assert confirm_delay is None or isinstance(confirm_delay, int | float)
         self.confirm_delay: float | None = confirm_delay
         self._errors = ErrorLog()
+        # The embedded store delivers events from its own dispatcher thread, in
+        # commit order, and survives a slow callback: dirty views right there
+        # (one thread hand-off less). Library listeners (Firestore) only enqueue.
+        self._inline_events = db.backend_name == "embedded"
         self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
         if document_watches == "auto":
@@ -294,7 +299,10 @@ class Engine:
         self._index.unregister(view.key)
 
     def _enqueue_event(self, key: Any, generation: int, event: Any) -> None:
-        self._events.put((key, generation, event))  # listener thread: nothing else
+        if self._inline_events:
+            self._process_event(key, generation, event)
+        else:
+            self._events.put((key, generation, event))  # listener thread: nothing else
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -313,22 +321,25 @@ class Engine:
             if item is _STOP:
                 return
             if item is not _WAKE:
-                key, generation, event = item
-                try:
-                    dirty, confirm = self._index.process_event(key, generation, event)
-                except Exception as e:
-                    where = key.describe() if isinstance(key, Query) else key
-                    self._errors.record("listen", e, key=where)
-                    dirty, confirm = set(), set()
-                for view_key in dirty:
-                    self._mark_dirty(view_key)
-                if confirm and self.confirm_delay is not None:
-                    at = time.monotonic() + self.confirm_delay
-                    with self._lock:
-                        for view_key in confirm:
-                            heapq.heappush(self._timers, (at, next(self._seq), view_key, True))
-                self.stats["events"] += 1  # processed (tests wait on it)
+                self._process_event(*item)
             self._fire_timers()
+
+    def _process_event(self, key: Any, generation: int, event: Any) -> None:
+        try:
+            dirty, confirm = self._index.process_event(key, generation, event)
+        except Exception as e:
+            where = key.describe() if isinstance(key, Query) else key
+            self._errors.record("listen", e, key=where)
+            dirty, confirm = set(), set()
+        for view_key in dirty:
+            self._mark_dirty(view_key)
+        if confirm and self.confirm_delay is not None:
+            at = time.monotonic() + self.confirm_delay
+            with self._lock:
+                for view_key in confirm:
+                    heapq.heappush(self._timers, (at, next(self._seq), view_key, True))
+            self._events.put(_WAKE)  # the dispatcher re-arms its timer wait
+        self.stats["events"] += 1  # processed (tests wait on it)
 
     def _fire_timers(self) -> None:
         now = time.monotonic()
@@ -380,28 +391,49 @@ class Engine:
                 return
 
     def _build_batch(self, batch: list[tuple[_View[Any], bool]]) -> None:
-        """Build ``batch``: one read of every document dependency, then each view."""
+        """Build ``batch``: one read of every document dependency, then each view.
+
+        The batch reads at one point: a snapshot reader pinned to the read
+        time of the first read (Firestore: no transaction round trips), or one
+        read-only transaction (embedded: a snapshot). What a view reads beyond
+        the prefetch comes from the same point.
+        """
         wanted = list(dict.fromkeys(p for v, _ in batch if v.deps for p in v.deps.documents))
-        pinned = getattr(self.db, "snapshot_reader", None)
         # Document-watch mode: the watched states hold together at the stream's
         # last consistent point; read from them (no round trip) when all are
         # known. Only for views that read documents alone: other listeners
         # (queries) or a first build may need a newer point than that one.
         cacheable = wanted and all(v.deps is not None and not v.deps.queries for v, _ in batch)
         snaps, at = self._index.consistent_states(wanted) if cacheable else ({}, None)
+        if at is not None:
+            self._build_views(batch, None, snaps, at)
+            return
+        pinned = getattr(self.db, "snapshot_reader", None)
         try:
-            if at is not None:
-                reader = None
-            else:
-                reader = pinned() if pinned is not None else None
-                source = reader if reader is not None else self.db
-                snaps = {s.path: s for s in source.get_all(wanted)} if wanted else {}
+            with contextlib.ExitStack() as stack:
+                if pinned is not None:
+                    reader: Any = pinned()
+                else:
+                    reader = stack.enter_context(self.db.transaction(read_only=True))
+                try:
+                    snaps = {s.path: s for s in reader.get_all(wanted)} if wanted else {}
+                except Exception as e:
+                    for view, force in batch:
+                        self._failed(view, e, force)
+                    return
                 if wanted:
                     self.stats["reads"] += 1
-        except Exception as e:
-            for view, force in batch:
-                self._failed(view, e, force)
-            return
+                self._build_views(batch, reader, snaps, None)
+        except Exception as e:  # finishing the read-only transaction failed
+            self._errors.record("build", e, key=tuple(v.key for v, _ in batch))
+
+    def _build_views(
+        self,
+        batch: list[tuple[_View[Any], bool]],
+        reader: Any,
+        snaps: dict[str, DocumentSnapshot],
+        at: _dt.datetime | None,
+    ) -> None:
         for view, force in batch:
             stale = False
             try:
@@ -428,38 +460,26 @@ class Engine:
         """Build ``view`` once; emit if its inputs changed. True if already stale.
 
         ``snaps``: last build's document dependencies (and other views'), all
-        holding at one point: ``at`` when they come from the document watch
-        (no round trip), else read just now. ``reader`` (databases offering
-        ``snapshot_reader``: Firestore) is pinned to that fresh point and
-        serves whatever else ``compute`` reads, without a transaction.
-        Otherwise, and always for ``at``, ``compute`` first runs over the
-        prefetch alone and, only if it reads anything else, again at a new
-        point (a pinned reader, or a read-only transaction on the embedded
-        store).
+        holding at one point. Read just now through ``reader``, which serves
+        whatever else ``compute`` reads from that same point; or, with ``at``,
+        the document watch's states at its last consistent point: then
+        ``compute`` runs over them alone and, only if it reads anything else,
+        again at a fresh point.
         """
         deps = view.deps
         mine = {p: snaps[p] for p in deps.documents if p in snaps} if deps is not None else {}
         store: Store | None = None
-        if reader is not None and at is None:
+        if reader is not None:
             store = Store(reader, prefetched=mine, models=self.models)
             result = view.compute(store)
-            self.stats["reads"] += store.round_trips
-        elif mine and deps is not None and not deps.queries:
+        else:
             store = Store(_PrefetchedOnly(), prefetched=mine, models=self.models, version=at)
             try:
                 result = view.compute(store)
             except _NeedsMore:
-                store = None
-        if store is None:
-            pinned = getattr(self.db, "snapshot_reader", None)
-            if pinned is not None:
-                store = Store(pinned(), models=self.models)
+                store = Store(self.db.snapshot_reader(), models=self.models)  # type: ignore[attr-defined]
                 result = view.compute(store)
-            else:
-                with self.db.transaction(read_only=True) as tx:
-                    store = Store(tx, models=self.models)
-                    result = view.compute(store)
-            self.stats["reads"] += store.round_trips
+        self.stats["reads"] += store.round_trips
         deps = store.dependencies
         version = store.version or _dt.datetime.now(_dt.UTC)
         self.stats["builds"] += 1

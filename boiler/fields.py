@@ -52,10 +52,11 @@ class Field(ma.fields.Field):  # type: ignore[type-arg]
         if value is None:
             return None
         value = self._check_type(value, name)
-        try:
-            self._validate(value)
-        except ma.ValidationError as e:
-            raise ValidationError(f"{_flatten(e.messages)}", field=name) from e
+        if self.validators:
+            try:
+                self._validate(value)
+            except ma.ValidationError as e:
+                raise ValidationError(f"{_flatten(e.messages)}", field=name) from e
         return value
 
     def to_storage(self, value: Any) -> Any:

@@ -12,13 +12,12 @@ each build its own copy, so a build can never see another build's edits::
 
 A document written again has a new ``update_time``: its new state replaces
 the old entry. The least recently used entries go once ``max_entries`` is
-reached.
+reached (oldest first).
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import Any, TypeVar
 
 from .database.base import DocumentSnapshot, clone
@@ -36,7 +35,7 @@ class ModelCache:
             raise ValueError(f"max_entries must be >= 1, got {max_entries}")
         self.max_entries = max_entries
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[Any, str, Any], Any] = OrderedDict()
+        self._entries: dict[tuple[Any, str, Any], Any] = {}  # insertion ordered
         self._state_of: dict[tuple[Any, str], tuple[Any, str, Any]] = {}
         self.hits = 0
         self.misses = 0
@@ -50,12 +49,10 @@ class ModelCache:
         if snap.update_time is None:
             return cls.from_snapshot(snap)  # type: ignore[attr-defined, no-any-return]
         key = (cls, snap.path, snap.update_time)
-        with self._lock:
-            proto = self._entries.get(key)
-            if proto is not None:
-                self._entries.move_to_end(key)
-                self.hits += 1
-        if proto is None:
+        proto = self._entries.get(key)  # a hit takes no lock
+        if proto is not None:
+            self.hits += 1  # approximate under concurrency
+        else:
             proto = cls.from_snapshot(snap)  # type: ignore[attr-defined]
             with self._lock:
                 self.misses += 1
@@ -65,7 +62,8 @@ class ModelCache:
                 self._state_of[key[:2]] = key
                 self._entries[key] = proto
                 while len(self._entries) > self.max_entries:
-                    evicted, _ = self._entries.popitem(last=False)
+                    evicted = next(iter(self._entries))
+                    del self._entries[evicted]
                     if self._state_of.get(evicted[:2]) == evicted:
                         del self._state_of[evicted[:2]]
         return _copy(proto)

@@ -117,8 +117,9 @@ class Store:
         """Snapshots for ``paths_`` in order; misses are read in one round trip."""
         if isinstance(paths_, str):
             raise TypeError("get_all() takes a sequence of paths, not a single string")
-        wanted = [paths.document_path(p) for p in paths_]
-        misses = list(dict.fromkeys(p for p in wanted if p not in self._cache))
+        cache = self._cache
+        wanted = [p if p in cache else paths.document_path(p) for p in paths_]  # known: valid
+        misses = list(dict.fromkeys(p for p in wanted if p not in cache))
         if misses:
             self.round_trips += 1
             for snap in self._reader.get_all(misses):

@@ -28,7 +28,12 @@ def from_micros(micros: int) -> _dt.datetime:
     return _EPOCH + _dt.timedelta(microseconds=micros)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _encode(value: Any) -> Any:
+    if type(value) in _PLAIN:  # the common case, by exact type: cheap
+        return value
     if isinstance(value, dict):
         out = {k: _encode(v) for k, v in value.items()}
         if any(k.startswith("$") for k in value):

@@ -80,9 +80,15 @@ def _check_update_paths(path: str, data: dict[str, Any]) -> None:
             )
 
 
+_PLAIN = frozenset({str, bool, float, type(None)})
+
+
 def _value(
     path: str, field: str, value: Any, flags: list[bool], *, in_array: bool, allow_delete: bool
 ) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:  # exact types first: the common case, cheap
+        return value
     if value is None or isinstance(value, bool | str | float):
         return value
     if isinstance(value, int):

@@ -93,19 +93,22 @@ class ViewMediator(Mediator):
         assert sink is not None
         live = _LiveView()
 
-        def compute(store: Store) -> ViewModel | None:
-            return view_cls.build(store, **params)
+        def compute(store: Store) -> dict[str, Any] | None:
+            # Only the view's data is kept between builds (not the view model,
+            # its store and domain objects: at 10,000 views that is most memory).
+            view = view_cls.build(store, **params)
+            return None if view is None else view.data
 
-        def on_result(view: ViewModel | None, version: _dt.datetime) -> None:
+        def on_result(data: dict[str, Any] | None, version: _dt.datetime) -> None:
             with live.lock:
                 if not live.alive:
                     return
                 if live.version is None or version > live.version:
                     live.version = version
-                if view is None:
+                if data is None:
                     sink.delete(path, version)
                 else:
-                    sink.emit(path, view.data, version)
+                    sink.emit(path, data, version)
 
         live.handle = self.engine.live(
             compute, on_result, key=("view", type(self).__qualname__, path)

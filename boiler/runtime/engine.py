@@ -37,7 +37,7 @@ from ..database.query import Query
 from ..model_cache import ModelCache
 from ..store import Store
 from .errors import ErrorLog, RecordedError
-from .index import DependencyIndex
+from .index import DOCUMENTS, DependencyIndex
 from .live import BACKOFF, BUILDING, IDLE, QUEUED, Compute, LiveHandle, OnError, OnResult, _View
 from .writer import ViewWriter
 
@@ -94,7 +94,8 @@ class Engine:
         self.confirm_delay: float | None = confirm_delay
         self._errors = ErrorLog()
         # The embedded store delivers events from its own dispatcher thread, in
-        # commit order, and survives a slow callback: dirty views right there
+        # commit order, and survives a slow callback; so does the document
+        # watch's reader thread (ours, on Firestore): dirty views right there
         # (one thread hand-off less). Library listeners (Firestore) only enqueue.
         self._inline_events = db.backend_name == "embedded"
         self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -299,7 +300,7 @@ class Engine:
         self._index.unregister(view.key)
 
     def _enqueue_event(self, key: Any, generation: int, event: Any) -> None:
-        if self._inline_events:
+        if self._inline_events or key == DOCUMENTS:
             self._process_event(key, generation, event)
         else:
             self._events.put((key, generation, event))  # listener thread: nothing else

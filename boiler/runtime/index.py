@@ -172,6 +172,20 @@ class DependencyIndex:
         still_live: Callable[[], bool] = lambda: True,
     ) -> bool:
         """Record ``view``'s dependencies; True if it is already stale (rebuild)."""
+        with self._lock:
+            old = self._views.get(view)
+            if (
+                old is not None
+                and not self.closed
+                and old.deps.documents.keys() == deps.documents.keys()
+                and old.deps.queries.keys() == deps.queries.keys()
+            ):
+                # Same documents and queries as last time (the common rebuild):
+                # the index entries stand; only what was seen and when changes.
+                if not still_live():
+                    return False
+                reg = self._views[view] = _Registration(deps, version, old.watch_keys)
+                return self._stale(reg, old.watch_keys, {})
         doc_keys = (
             frozenset()
             if self._doc_mode

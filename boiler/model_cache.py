@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from typing import Any, TypeVar
 
-from .database.base import DocumentSnapshot, clone
+from .database.base import DocumentSnapshot
 
 __all__ = ["ModelCache"]
 
@@ -75,7 +75,19 @@ class ModelCache:
 
 
 def _copy(obj: Any) -> Any:
-    """A copy of a domain object whose state (maps, lists) is not shared."""
+    """A copy of a domain object whose state (maps, lists, nested objects) is
+    not shared; other values (strings, numbers, tuples...) are immutable."""
     new = object.__new__(type(obj))
-    new.__dict__.update({k: clone(v) for k, v in obj.__dict__.items()})
+    new.__dict__.update({k: _copy_value(v) for k, v in obj.__dict__.items()})
     return new
+
+
+def _copy_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy_value(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy_value(v) for v in value]
+    if hasattr(kind, "_fields") and hasattr(value, "__dict__"):  # a nested domain object
+        return _copy(value)
+    return value

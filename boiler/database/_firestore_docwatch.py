@@ -48,7 +48,7 @@ _MISSING = object()  # pending state: the document is gone (or left its target)
 
 
 class _Target:
-    __slots__ = ("path", "tid", "held", "known", "current", "resume_token", "token_seq")
+    __slots__ = ("path", "tid", "held", "known", "current", "current_seq")
 
     def __init__(self, path: str, tid: int) -> None:
         self.path = path
@@ -56,16 +56,20 @@ class _Target:
         self.held: DocumentSnapshot | None = None  # None: missing
         self.known = False  # a state was delivered at least once
         self.current = False  # the server said CURRENT (since the last reset)
-        self.resume_token: bytes | None = None
-        self.token_seq = -1
+        self.current_seq = 0  # stream message number of that CURRENT
 
 
 class DocumentWatch:
     """Watches a changing set of documents on one Listen stream.
 
     ``callback`` runs on the reader thread; it should only hand work over.
-    Errors (a callback that raises, a stream that cannot be opened again) are
-    recorded in the database's ``listener_errors``; the watch keeps going.
+    Errors (a callback that raises, a target the server drops) are recorded in
+    the database's ``listener_errors``; the watch keeps going.
+
+    Resuming: when the stream is opened again, a document whose state was
+    delivered at the last consistent point (and was current then) resumes from
+    that point's token; any other is listened to afresh. So what was received
+    but not yet delivered is sent again, never lost.
     """
 
     def __init__(self, db: FirestoreDatabase, callback: DocumentsCallback) -> None:
@@ -76,8 +80,8 @@ class DocumentWatch:
         self._prefix = self._database + "/documents/"
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._seq = itertools.count()
-        self._global_token: tuple[int, bytes | None] = (-1, None)
+        self._msg = 0  # messages read on the current stream
+        self._point: tuple[int, bytes] | None = None  # last delivered point: (msg, token)
         self._by_path: dict[str, _Target] = {}
         self._by_id: dict[int, _Target] = {}
         self._pending: dict[int, Any] = {}  # target id -> document proto or _MISSING
@@ -85,6 +89,7 @@ class DocumentWatch:
         self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._call: Any = None
         self._closed = False
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="boiler-docwatch", daemon=True)
         self._thread.start()
 
@@ -99,22 +104,30 @@ class DocumentWatch:
                 self._by_path[path] = target
                 self._by_id[target.tid] = target
                 self._undelivered.add(target.tid)
-                self._requests.put(self._add_request(target))
+                self._requests.put(self._add_request(target, None))
 
     def remove(self, paths: Iterable[str]) -> None:
         """Stop watching ``paths``."""
         with self._lock:
             for path in paths:
                 target = self._by_path.pop(path, None)
-                if target is None:
-                    continue
-                del self._by_id[target.tid]
-                self._pending.pop(target.tid, None)
-                self._undelivered.discard(target.tid)
-                if not self._closed:
-                    self._requests.put(
-                        fs_types.ListenRequest(database=self._database, remove_target=target.tid)
-                    )
+                if target is not None:
+                    self._drop(target)
+
+    def all_current(self, paths: Iterable[str]) -> bool:
+        """Whether every one of ``paths`` is watched, delivered and current
+        (its delivered state holds at the last consistent point)."""
+        with self._lock:
+            for path in paths:
+                target = self._by_path.get(path)
+                if (
+                    target is None
+                    or not target.known
+                    or not target.current
+                    or target.tid in self._pending
+                ):
+                    return False
+            return True
 
     @property
     def watched(self) -> int:
@@ -140,21 +153,28 @@ class DocumentWatch:
             call = self._call
         self._db._forget_watch(self)
         self._requests.put(_CLOSE)
+        self._wake.set()
         if call is not None:
             call.cancel()
         if threading.current_thread() is not self._thread:
             self._thread.join(5.0)
 
     # -- the stream -------------------------------------------------------------------
-    def _add_request(self, target: _Target) -> Any:
+    def _drop(self, target: _Target) -> None:
+        """Forget ``target`` (lock held)."""
+        self._by_id.pop(target.tid, None)
+        self._pending.pop(target.tid, None)
+        self._undelivered.discard(target.tid)
+        if not self._closed:
+            self._requests.put(
+                fs_types.ListenRequest(database=self._database, remove_target=target.tid)
+            )
+
+    def _add_request(self, target: _Target, token: bytes | None) -> Any:
         spec = fs_types.Target(
             target_id=target.tid,
             documents=fs_types.Target.DocumentsTarget(documents=[self._prefix + target.path]),
         )
-        token = target.resume_token
-        seq, global_token = self._global_token
-        if target.known and global_token and seq > target.token_seq:
-            token = global_token  # newer, and the target was current then
         if token:
             spec.resume_token = token
         return fs_types.ListenRequest(database=self._database, add_target=spec)
@@ -166,25 +186,43 @@ class DocumentWatch:
                 return
             yield item
 
+    def _reopen(self) -> queue.SimpleQueue[Any]:
+        """A fresh request queue re-adding every target (lock held)."""
+        requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        point = self._point
+        for target in self._by_id.values():
+            resumable = (
+                point is not None
+                and target.known
+                and target.current
+                and target.current_seq < point[0]
+                and target.tid not in self._pending
+            )
+            target.current = False
+            requests.put(self._add_request(target, point[1] if resumable and point else None))
+        self._pending.clear()
+        self._point = None
+        self._msg = 0
+        self._requests = requests
+        return requests
+
     def _run(self) -> None:
         delay = 0.1
         while True:
             with self._lock:
                 if self._closed:
                     return
-                # A new stream: a fresh request queue holding every target.
-                requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
-                self._requests = requests
-                self._pending.clear()
-                for target in self._by_id.values():
-                    target.current = False
-                    requests.put(self._add_request(target))
+                requests = self._reopen()
+            try:
                 listen = self._client._firestore_api._transport.listen
-                call = self._call = listen(
+                call = listen(
                     self._request_stream(requests),
                     metadata=[("google-cloud-resource-prefix", self._database)],
                 )
-            try:
+                with self._lock:
+                    self._call = call
+                    if self._closed:
+                        call.cancel()
                 for response in call:
                     self._on_response(response)
                     delay = 0.1
@@ -197,7 +235,7 @@ class DocumentWatch:
             if self._closed:
                 return
             # The server ended the stream (or it broke): open it again shortly.
-            threading.Event().wait(delay)
+            self._wake.wait(delay)
             delay = min(5.0, delay * 2)
 
     def _on_response(self, response: Any) -> None:
@@ -206,31 +244,30 @@ class DocumentWatch:
         if kind == "target_change":
             change = pb.target_change
             ids = list(change.target_ids)
+            kind_of = change.target_change_type
             with self._lock:
-                if change.resume_token:
-                    if ids:
-                        for tid in ids:
-                            if (target := self._by_id.get(tid)) is not None:
-                                target.resume_token = change.resume_token
-                                target.token_seq = next(self._seq)
-                    else:  # for every target current now: kept once, not per target
-                        self._global_token = (next(self._seq), change.resume_token)
-                if change.target_change_type == _CURRENT:
-                    for tid in ids:
-                        if (target := self._by_id.get(tid)) is not None:
+                self._msg += 1
+                if kind_of == _CURRENT:
+                    for tid in ids or list(self._by_id):
+                        if (target := self._by_id.get(tid)) is not None and not target.current:
                             target.current = True
-                elif change.target_change_type == _RESET:
-                    for tid in ids:
+                            target.current_seq = self._msg
+                elif kind_of == _RESET:
+                    for tid in ids or list(self._by_id):
                         if (target := self._by_id.get(tid)) is not None:
                             target.current = False
                             self._pending[tid] = _MISSING  # unless sent again
-                elif change.target_change_type == _REMOVE and change.HasField("cause"):
-                    self._record_removed(ids, change.cause.message)
-            if change.target_change_type == _NO_CHANGE and not ids and change.HasField("read_time"):
+                elif kind_of == _REMOVE and change.HasField("cause"):
+                    self._removed(ids, change.cause.message)
+                global_point = kind_of == _NO_CHANGE and not ids and change.HasField("read_time")
+                if global_point and change.resume_token:
+                    self._point = (self._msg, change.resume_token)
+            if global_point:
                 self._deliver(response.target_change.read_time)
         elif kind == "document_change":
             dc = pb.document_change
             with self._lock:
+                self._msg += 1
                 for tid in dc.target_ids:
                     if tid in self._by_id:
                         self._pending[tid] = response.document_change.document
@@ -240,24 +277,26 @@ class DocumentWatch:
         elif kind in ("document_delete", "document_remove"):
             msg = getattr(pb, kind)
             with self._lock:
+                self._msg += 1
                 for tid in msg.removed_target_ids:
                     if tid in self._by_id:
                         self._pending[tid] = _MISSING
         elif kind == "filter":
             f = pb.filter
             with self._lock:
+                self._msg += 1
                 target = self._by_id.get(f.target_id)
-                pending = self._pending.get(f.target_id)
-                if target is not None and target.known and pending is None:
+                if target is not None and target.known and target.tid not in self._pending:
                     have = 1 if target.held is not None else 0
                     if f.count != have:  # out of sync: listen to it afresh
-                        target.resume_token, target.known = None, False
+                        target.current = False
+                        self._pending[target.tid] = _MISSING  # unless sent again
                         self._requests.put(
                             fs_types.ListenRequest(
                                 database=self._database, remove_target=target.tid
                             )
                         )
-                        self._requests.put(self._add_request(target))
+                        self._requests.put(self._add_request(target, None))
 
     def _deliver(self, read_time: _dt.datetime) -> None:
         out: list[DocumentSnapshot] = []
@@ -301,14 +340,18 @@ class DocumentWatch:
         data = from_lib_data(_helpers.decode_dict(doc.fields, self._client))
         return DocumentSnapshot(path, data, doc.create_time, doc.update_time, read_time)
 
-    def _record_removed(self, ids: list[int], message: str) -> None:
-        """The server dropped targets with an error (lock held)."""
+    def _removed(self, ids: list[int], message: str) -> None:
+        """The server dropped targets with an error: forget them, so a later
+        :meth:`add` listens again (lock held)."""
         for tid in ids:
             target = self._by_id.get(tid)
             if target is None:
                 continue
-            target.current = False
-            self._undelivered.discard(tid)  # nothing will come: don't wait for it
+            if self._by_path.get(target.path) is target:
+                del self._by_path[target.path]
+            self._by_id.pop(tid, None)
+            self._pending.pop(tid, None)
+            self._undelivered.discard(tid)
             error = RuntimeError(f"document watch on {target.path!r} removed: {message}")
             self._db._record_listener_error("document watch", error)
 

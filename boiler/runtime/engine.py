@@ -383,72 +383,72 @@ class Engine:
                     force, view.force = view.force, False
                     batch.append((view, force))
             if batch:
+                built: list[tuple[_View[Any], bool]] = []
                 try:
                     with self.writer.deferred():
-                        self._build_batch(batch)
+                        self._build_batch(batch, built)
                 except Exception as e:  # handing the batch's writes over failed
                     self._errors.record("write", e, key=tuple(v.key for v, _ in batch))
+                # Only now, with their writes handed over, do the views count as
+                # idle (wait_idle then flushes the writer: nothing is missed).
+                with self._lock:
+                    for view, stale in built:
+                        if view.disposed:
+                            view.state = IDLE
+                        elif stale or view.dirty_again or view.force:
+                            self._enqueue_locked(view)
+                        else:
+                            view.state = IDLE
             if stop:
                 return
 
-    def _build_batch(self, batch: list[tuple[_View[Any], bool]]) -> None:
+    def _build_batch(
+        self, batch: list[tuple[_View[Any], bool]], built: list[tuple[_View[Any], bool]]
+    ) -> None:
         """Build ``batch``: one read of every document dependency, then each view.
 
         The batch reads at one point: a snapshot reader pinned to the read
         time of the first read (Firestore: no transaction round trips), or one
         read-only transaction (embedded: a snapshot). What a view reads beyond
-        the prefetch comes from the same point.
+        the prefetch comes from the same point. Views built go to ``built``
+        with whether they are already stale; failed ones are scheduled for a
+        retry.
         """
         wanted = list(dict.fromkeys(p for v, _ in batch if v.deps for p in v.deps.documents))
         # Document-watch mode: the watched states hold together at the stream's
         # last consistent point; read from them (no round trip) when all are
-        # known. Only for views that read documents alone: other listeners
-        # (queries) or a first build may need a newer point than that one.
-        cacheable = wanted and all(v.deps is not None and not v.deps.queries for v, _ in batch)
+        # known and current. Only for views that read documents alone and whose
+        # last build is not newer than that point: other listeners (queries),
+        # a first build or a refresh may need a newer point.
+        cacheable = wanted and all(
+            v.deps is not None and not v.deps.queries and v.version is not None for v, _ in batch
+        )
         snaps, at = self._index.consistent_states(wanted) if cacheable else ({}, None)
-        if at is not None:
-            self._build_views(batch, None, snaps, at)
-            return
-        pinned = getattr(self.db, "snapshot_reader", None)
+        if at is not None and any(v.version is not None and v.version > at for v, _ in batch):
+            snaps, at = {}, None
         try:
             with contextlib.ExitStack() as stack:
-                if pinned is not None:
-                    reader: Any = pinned()
-                else:
-                    reader = stack.enter_context(self.db.transaction(read_only=True))
-                try:
+                reader: Any = None
+                if at is None:
+                    pinned = getattr(self.db, "snapshot_reader", None)
+                    if pinned is not None:
+                        reader = pinned()
+                    else:
+                        reader = stack.enter_context(self.db.transaction(read_only=True))
                     snaps = {s.path: s for s in reader.get_all(wanted)} if wanted else {}
-                except Exception as e:
-                    for view, force in batch:
+                    if wanted:
+                        self.stats["reads"] += 1
+                for view, force in batch:
+                    try:
+                        built.append((view, self._build(view, force, reader, snaps, at)))
+                    except Exception as e:
                         self._failed(view, e, force)
-                    return
-                if wanted:
-                    self.stats["reads"] += 1
-                self._build_views(batch, reader, snaps, None)
-        except Exception as e:  # finishing the read-only transaction failed
+        except Exception as e:  # the batch's read (or its snapshot) failed
             self._errors.record("build", e, key=tuple(v.key for v, _ in batch))
-
-    def _build_views(
-        self,
-        batch: list[tuple[_View[Any], bool]],
-        reader: Any,
-        snaps: dict[str, DocumentSnapshot],
-        at: _dt.datetime | None,
-    ) -> None:
-        for view, force in batch:
-            stale = False
-            try:
-                stale = self._build(view, force, reader, snaps, at)
-            except Exception as e:
-                self._failed(view, e, force)
-                continue
-            with self._lock:
-                if view.disposed:
-                    view.state = IDLE
-                elif stale or view.dirty_again or view.force:
-                    self._enqueue_locked(view)
-                else:
-                    view.state = IDLE
+            done = {id(v) for v, _ in built}
+            for view, force in batch:
+                if id(view) not in done and view.state == BUILDING:
+                    self._failed(view, e, force)
 
     def _build(
         self,

@@ -85,6 +85,7 @@ class DependencyIndex:
         self._doc_state: dict[str, DocumentSnapshot] = {}
         self._doc_watched: set[str] = set()
         self._doc_read_time: _dt.datetime | None = None  # of the last delivery
+        self._docwatch_gen = 0
         self._errors = errors
         self._on_event = on_event
         self._lock = threading.RLock()
@@ -122,8 +123,10 @@ class DependencyIndex:
         """
         with self._lock:
             rt = self._doc_read_time
-            if not self._doc_mode or rt is None:
+            if not self._doc_mode or rt is None or self._docwatch is None:
                 return {}, None
+            if not self._docwatch.all_current(paths):
+                return {}, None  # some state is not known to hold at rt (reset, resync)
             found = {}
             for path in paths:
                 snap = self._doc_state.get(path)
@@ -211,8 +214,7 @@ class DependencyIndex:
             self._views[view] = reg
             for path in deps.documents:
                 self._doc_deps.setdefault(path, set()).add(view)
-            if self._doc_mode:
-                self._sync_documents(deps.documents, old)
+            retired = self._sync_documents(deps.documents, old) if self._doc_mode else None
             for query in deps.queries:
                 self._query_deps.setdefault(query, set()).add(view)
                 for key in W.watch_keys_for_query(query):
@@ -221,6 +223,7 @@ class DependencyIndex:
                 self._watches[key].views.add(view)
             released = self._drop_watches(view, old.watch_keys - keys if old else frozenset())
             stale = self._stale(reg, keys, {})
+        self._unsubscribe_docwatch(retired)
         self._release(released)
         return stale
 
@@ -231,9 +234,9 @@ class DependencyIndex:
             if old is None:
                 return
             self._unindex(view, old)
-            if self._doc_mode:
-                self._sync_documents((), old)
+            retired = self._sync_documents((), old) if self._doc_mode else None
             released = self._drop_watches(view, old.watch_keys)
+        self._unsubscribe_docwatch(retired)
         self._release(released)
 
     def close(self) -> None:
@@ -264,7 +267,7 @@ class DependencyIndex:
         """Apply one listener event; return the views it made dirty and, for a
         watch's initial snapshot, every view depending on that watch."""
         if key == DOCUMENTS:
-            return self._process_documents(event), set()
+            return self._process_documents(generation, event), set()
         with self._lock:
             state = self._watches.get(key)
             if state is None or state.generation != generation:
@@ -292,10 +295,12 @@ class DependencyIndex:
                 return dirty, set(state.views)
             return self._dirty_from_changes(state, changed), set()
 
-    def _process_documents(self, snaps: list[DocumentSnapshot]) -> set[Hashable]:
+    def _process_documents(self, generation: int, snaps: list[DocumentSnapshot]) -> set[Hashable]:
         """Document-watch states (all as of one read time): the views they dirty."""
         dirty: set[Hashable] = set()
         with self._lock:
+            if generation != self._docwatch_gen or self._docwatch is None:
+                return dirty  # a late delivery of a released watch
             if snaps and _newer(snaps[0].read_time, self._doc_read_time):
                 self._doc_read_time = snaps[0].read_time
             for snap in snaps:
@@ -314,14 +319,15 @@ class DependencyIndex:
                         dirty.add(view)
         return dirty
 
-    def _sync_documents(self, now: Iterable[str], old: _Registration | None) -> None:
+    def _sync_documents(self, now: Iterable[str], old: _Registration | None) -> Any:
         """Watch the documents a view now reads; stop watching those nobody
-        reads any more (lock held)."""
+        reads any more (lock held). Returns a document watch to unsubscribe
+        once the lock is released (nothing left to watch), else None."""
         new = [p for p in now if p not in self._doc_watched]
         gone = [p for p in old.deps.documents if p not in self._doc_deps] if old else []
         if new:
-            self._doc_watched.update(new)
             self._watch_documents(new)
+            self._doc_watched.update(new)
         if gone:
             for path in gone:
                 self._doc_watched.discard(path)
@@ -329,19 +335,33 @@ class DependencyIndex:
             if self._doc_watched:
                 self._docwatch.remove(gone)
             else:  # nothing left to watch: release the stream and its thread
-                docwatch, self._docwatch = self._docwatch, None
-                docwatch.unsubscribe()
+                retired, self._docwatch = self._docwatch, None
+                self._docwatch_gen += 1  # its late deliveries are ignored
+                return retired
+        return None
 
     def _watch_documents(self, paths: list[str]) -> None:
         """Start watching ``paths`` one by one (lock held)."""
         if self._docwatch is None:
             on_event = self._on_event
+            self._docwatch_gen += 1
+            gen = self._docwatch_gen
 
             def callback(snaps: list[DocumentSnapshot], read_time: Any) -> None:
-                on_event(DOCUMENTS, 0, snaps)  # stream thread: only enqueue
+                on_event(DOCUMENTS, gen, snaps)  # the stream's own thread
 
             self._docwatch = self._db.watch_documents(callback)  # type: ignore[attr-defined]
         self._docwatch.add(paths)
+
+    def _unsubscribe_docwatch(self, watch: Any) -> None:
+        """Release a retired document watch (lock NOT held: it joins its thread,
+        which may be waiting for the lock to hand over a delivery)."""
+        if watch is None:
+            return
+        try:
+            watch.unsubscribe()
+        except Exception as e:
+            self._errors.record("unsubscribe", e, key="document watch")
 
     def _dirty_from_changes(self, state: _WatchState, changed: list[str]) -> set[Hashable]:
         dirty: set[Hashable] = set()

@@ -9,6 +9,12 @@ the whole result again (a change in a 300-document collection costs 300
 messages, ~80 ms; FIELD-NOTES), while a document target gets just that
 document.
 
+The Cloud Firestore emulator sometimes misses a write that races a target's
+start: the target reports the older state and never the write. So each
+document's first delivered state is checked once, shortly after, by a lookup;
+a target found behind is listened to afresh (its current state then arrives
+like any change).
+
 Changes are delivered at the stream's *global consistent points* (a
 ``NO_CHANGE`` target change without target ids): every document in one
 delivery is as of that ``read_time``, across all targets, so one
@@ -24,6 +30,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +79,9 @@ class DocumentWatch:
     but not yet delivered is sent again, never lost.
     """
 
-    def __init__(self, db: FirestoreDatabase, callback: DocumentsCallback) -> None:
+    def __init__(
+        self, db: FirestoreDatabase, callback: DocumentsCallback, *, verify_delay: float = 0.1
+    ) -> None:
         self._db = db
         self._client = db._client
         self._callback = callback
@@ -90,8 +99,15 @@ class DocumentWatch:
         self._call: Any = None
         self._closed = False
         self._wake = threading.Event()
+        self.verify_delay = verify_delay
+        self._verify: dict[int, float] = {}  # target id -> when to check its first state
+        self._verify_wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="boiler-docwatch", daemon=True)
+        self._verifier = threading.Thread(
+            target=self._verify_loop, name="boiler-docwatch-verify", daemon=True
+        )
         self._thread.start()
+        self._verifier.start()
 
     # -- API ----------------------------------------------------------------------
     def add(self, paths: Iterable[str]) -> None:
@@ -136,9 +152,9 @@ class DocumentWatch:
 
     @property
     def undelivered(self) -> int:
-        """Documents added whose first state has not been delivered yet."""
+        """Documents added whose first state is not delivered and checked yet."""
         with self._lock:
-            return len(self._undelivered)
+            return len(self._undelivered) + len(self._verify)
 
     @property
     def active(self) -> bool:
@@ -154,10 +170,12 @@ class DocumentWatch:
         self._db._forget_watch(self)
         self._requests.put(_CLOSE)
         self._wake.set()
+        self._verify_wake.set()
         if call is not None:
             call.cancel()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(5.0)
+        for thread in (self._thread, self._verifier):
+            if threading.current_thread() is not thread:
+                thread.join(5.0)
 
     # -- the stream -------------------------------------------------------------------
     def _drop(self, target: _Target) -> None:
@@ -165,6 +183,7 @@ class DocumentWatch:
         self._by_id.pop(target.tid, None)
         self._pending.pop(target.tid, None)
         self._undelivered.discard(target.tid)
+        self._verify.pop(target.tid, None)
         if not self._closed:
             self._requests.put(
                 fs_types.ListenRequest(database=self._database, remove_target=target.tid)
@@ -289,14 +308,7 @@ class DocumentWatch:
                 if target is not None and target.known and target.tid not in self._pending:
                     have = 1 if target.held is not None else 0
                     if f.count != have:  # out of sync: listen to it afresh
-                        target.current = False
-                        self._pending[target.tid] = _MISSING  # unless sent again
-                        self._requests.put(
-                            fs_types.ListenRequest(
-                                database=self._database, remove_target=target.tid
-                            )
-                        )
-                        self._requests.put(self._add_request(target, None))
+                        self._resync(target)
 
     def _deliver(self, read_time: _dt.datetime) -> None:
         out: list[DocumentSnapshot] = []
@@ -322,6 +334,9 @@ class DocumentWatch:
                     and (held is None) == (snap is None or not snap.exists)
                     and (held is None or held.update_time == snap.update_time)
                 )
+                if not target.known:
+                    self._verify[tid] = time.monotonic() + self.verify_delay
+                    self._verify_wake.set()
                 target.known = True
                 self._undelivered.discard(tid)
                 if same:
@@ -340,6 +355,49 @@ class DocumentWatch:
         data = from_lib_data(_helpers.decode_dict(doc.fields, self._client))
         return DocumentSnapshot(path, data, doc.create_time, doc.update_time, read_time)
 
+    # -- checking first states --------------------------------------------------------
+    def _verify_loop(self) -> None:
+        while not self._closed:
+            with self._lock:
+                now = time.monotonic()
+                due = [tid for tid, at in self._verify.items() if at <= now][:500]
+                wait = None if self._verify else 1.0
+                if not due and self._verify:
+                    wait = max(0.0, min(self._verify.values()) - now)
+                checks = [
+                    (tid, t.path, t.held) for tid in due if (t := self._by_id.get(tid)) is not None
+                ]
+            if not due:
+                self._verify_wake.wait(wait)
+                self._verify_wake.clear()
+                continue
+            try:
+                found = self._db._get_all([path for _, path, _ in checks])
+            except Exception as e:  # try again a little later
+                logger.warning("checking watched documents failed (%s); retrying", _describe(e))
+                with self._lock:
+                    for tid in due:
+                        if tid in self._verify:
+                            self._verify[tid] = time.monotonic() + max(0.5, self.verify_delay)
+                self._verify_wake.wait(0.5)
+                continue
+            with self._lock:
+                for (tid, _path, held), snap in zip(checks, found, strict=True):
+                    target = self._by_id.get(tid)
+                    if target is not None and target.held is held and _behind(held, snap):
+                        self._resync(target)
+                for tid in due:
+                    self._verify.pop(tid, None)
+
+    def _resync(self, target: _Target) -> None:
+        """Listen to ``target`` afresh (lock held): its state arrives again."""
+        target.current = False
+        self._pending[target.tid] = _MISSING  # unless sent again
+        self._requests.put(
+            fs_types.ListenRequest(database=self._database, remove_target=target.tid)
+        )
+        self._requests.put(self._add_request(target, None))
+
     def _removed(self, ids: list[int], message: str) -> None:
         """The server dropped targets with an error: forget them, so a later
         :meth:`add` listens again (lock held)."""
@@ -352,8 +410,20 @@ class DocumentWatch:
             self._by_id.pop(tid, None)
             self._pending.pop(tid, None)
             self._undelivered.discard(tid)
+            self._verify.pop(tid, None)
             error = RuntimeError(f"document watch on {target.path!r} removed: {message}")
             self._db._record_listener_error("document watch", error)
+
+
+def _behind(held: DocumentSnapshot | None, found: DocumentSnapshot) -> bool:
+    """Whether a lookup shows a newer state than the one delivered."""
+    if held is None:
+        return found.exists
+    if not found.exists:
+        return True
+    if found.update_time is None or held.update_time is None:
+        return found.update_time != held.update_time
+    return found.update_time > held.update_time
 
 
 def _describe(error: BaseException) -> str:

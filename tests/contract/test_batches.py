@@ -101,3 +101,34 @@ def test_batch_rejects_invalid_path_when_added(db: Database) -> None:
     batch = db.batch()
     with pytest.raises(InvalidPath, match="'c'"):
         batch.set("c", {"n": 1})
+
+
+def test_get_all_sees_a_concurrent_batch_whole_or_not_at_all(db: Database) -> None:
+    """Observed on the emulator: a plain lookup (and even a transactional one)
+    could show half of a batch being applied; reads must not."""
+    import threading
+    import time
+
+    db.set("pair/left", {"n": 0})
+    db.set("pair/right", {"n": 0})
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            db.batch().update("pair/left", {"n": n}).update("pair/right", {"n": n}).commit()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    seen = []
+    try:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            left, right = db.get_all(["pair/left", "pair/right"])
+            seen.append((left.get("n"), right.get("n")))
+    finally:
+        stop.set()
+        thread.join()
+    assert len({a for a, _ in seen}) > 3, "the writer and the reads did not overlap"
+    assert all(a == b for a, b in seen), [p for p in seen if p[0] != p[1]][:5]

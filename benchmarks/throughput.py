@@ -9,9 +9,10 @@ reaches its final content.
 
     boiler changes/s = changes written / (time from first write to last view fresh)
 
-compared with the raw single-writer rate of the same backend in the same run:
-sequential ``set()`` s per second by the same writer with no runtime
-(target: ratio >= 0.8x).
+compared with the raw single-writer rate of each backend in the same run:
+sequential ``set()`` s per second by the same writer with no runtime. The
+issue's target compares each runtime with the EMULATOR's raw single-writer
+rate (>= 0.8x); both ratios are printed.
 
     python benchmarks/throughput.py [--quick] [--backends embedded,emulator]
 """
@@ -98,11 +99,16 @@ def main() -> None:
     )
     rows: list[list[Any]] = []
     notes: list[str] = []
+    boiler_rates: dict[str, float] = {}
+    emulator_raw: float | None = None
     with C.backends(args.backends, "bench-throughput") as each:
         for backend in each:
             raw = raw_rate(backend, seconds)
             b = boiler_rate(backend, meetings, seconds)
             ratio = b["rate"] / raw["rate"]
+            boiler_rates[backend.kind] = b["rate"]
+            if backend.kind == "emulator":
+                emulator_raw = raw["rate"]
             rows.append(
                 [
                     f"{backend.kind}: raw single writer (set/s)",
@@ -126,7 +132,7 @@ def main() -> None:
                 ]
             )
             notes.append(
-                f"{backend.kind}: boiler/raw = {ratio:.2f}x (target >= 0.8x: {C.verdict(ratio >= 0.8)}); "
+                f"{backend.kind}: boiler / this backend's raw writer = {ratio:.2f}x; "
                 f"{b['builds'] / max(1, b['n']):.2f} builds and {b['view_writes'] / max(1, b['n']):.2f} "
                 f"view writes per change (3 views per change; coalescing lowers it), "
                 f"{b['skipped']} writes skipped as unchanged, {b['watches']} watches"
@@ -142,6 +148,14 @@ def main() -> None:
     report.add(" lag: last write -> last view fresh)\n")
     for note in notes:
         report.add(note)
+    if emulator_raw is not None:
+        report.add(
+            f"\ntarget (boiler changes/s vs the emulator's raw single-writer rate, "
+            f"{emulator_raw:.0f}/s in this run, >= 0.8x):"
+        )
+        for kind, rate in boiler_rates.items():
+            r = rate / emulator_raw
+            report.add(f"  {kind} runtime: {r:.2f}x: {C.verdict(r >= 0.8)}")
     report.save()
 
 

@@ -46,6 +46,8 @@ __all__ = ["Engine"]
 log = logging.getLogger("boiler.runtime")
 
 _STOP = object()
+#: How old the document watch's point may be to still read other documents at it.
+_RECENT = _dt.timedelta(seconds=30)
 _WAKE = object()
 
 
@@ -478,7 +480,15 @@ class Engine:
             try:
                 result = view.compute(store)
             except _NeedsMore:
-                store = Store(self.db.snapshot_reader(), models=self.models)  # type: ignore[attr-defined]
+                # What it read beyond the watched states is read at their point
+                # (one round trip), while that point is recent enough to be
+                # read at; else everything at a fresh point.
+                pinned = self.db.snapshot_reader  # type: ignore[attr-defined]
+                assert at is not None
+                if _dt.datetime.now(_dt.UTC) - at < _RECENT:
+                    store = Store(pinned(at), prefetched=mine, models=self.models, version=at)
+                else:
+                    store = Store(pinned(), models=self.models)
                 result = view.compute(store)
         self.stats["reads"] += store.round_trips
         deps = store.dependencies

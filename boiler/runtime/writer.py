@@ -100,6 +100,12 @@ class ViewWriter:
         self._listeners: list[ViewListener] = []
         self._committed: list[tuple[str, dict[str, Any] | None, _dt.datetime]] = []
         self._local = threading.local()
+        self._commit_lock = threading.Lock()
+        #: Embedded store: a batch handed over by :meth:`deferred` is committed
+        #: right on the handing thread when the writer is idle (one thread
+        #: hand-off less; a commit costs ~0.3 ms there). Remote stores: always
+        #: the writer thread.
+        self.inline_commits = db.backend_name == "embedded"
         self.stats = {"writes": 0, "deletes": 0, "skipped": 0, "stale": 0, "conflicts": 0}
 
     # -- lifecycle -------------------------------------------------------------------
@@ -167,9 +173,11 @@ class ViewWriter:
         finally:
             self._local.held = None
             if held:
-                self._enqueue(held)
+                self._enqueue(held, inline=True)
 
-    def _enqueue(self, items: list[tuple[str, dict[str, Any] | None, _dt.datetime]]) -> None:
+    def _enqueue(
+        self, items: list[tuple[str, dict[str, Any] | None, _dt.datetime]], *, inline: bool = False
+    ) -> None:
         with self._cond:
             if self._stopping:
                 raise RuntimeError("view writer is stopped")
@@ -180,7 +188,36 @@ class ViewWriter:
                     continue
                 self._pending.pop(path, None)  # re-insert: FIFO by latest enqueue
                 self._pending[path] = (item, version)
-            self._cond.notify_all()
+            if not (inline and self.inline_commits and self._inflight == 0):
+                self._cond.notify_all()
+                return
+            batch = self._take()
+        self._commit_and_notify(batch)
+
+    def _take(self) -> list[tuple[str, dict[str, Any] | None, _dt.datetime]]:
+        """Up to ``batch_size`` pending items, counted in flight (cond held)."""
+        items = []
+        for path in list(self._pending)[: self.batch_size]:
+            data, version = self._pending.pop(path)
+            items.append((path, data, version))
+        self._inflight += len(items)
+        return items
+
+    def _commit_and_notify(
+        self, items: list[tuple[str, dict[str, Any] | None, _dt.datetime]]
+    ) -> None:
+        try:
+            with self._commit_lock:
+                try:
+                    self._commit(items)
+                except Exception as e:  # never let the caller (or the thread) die
+                    self._errors.record("writer", e)
+                finally:
+                    self._notify()
+        finally:
+            with self._cond:
+                self._inflight -= len(items)
+                self._cond.notify_all()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything enqueued so far is durable; False on timeout."""
@@ -229,20 +266,8 @@ class ViewWriter:
                     self._cond.wait()
                 if not self._pending:
                     return
-                items = []
-                for path in list(self._pending)[: self.batch_size]:
-                    data, version = self._pending.pop(path)
-                    items.append((path, data, version))
-                self._inflight = len(items)
-            try:
-                self._commit(items)
-            except Exception as e:  # never let the writer thread die
-                self._errors.record("writer", e)
-            finally:
-                self._notify()
-                with self._cond:
-                    self._inflight = 0
-                    self._cond.notify_all()
+                items = self._take()
+            self._commit_and_notify(items)
 
     def _commit(self, items: list[tuple[str, dict[str, Any] | None, _dt.datetime]]) -> None:
         simple = [i for i in items if i[1] is None or all(_SIMPLE_KEY.match(k) for k in i[1])]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,9 @@ EventSink = Callable[[Any, int, Any], None]
 
 #: The event key of the document watch (its events are lists of snapshots).
 DOCUMENTS = "documents"
+
+#: How long a document no view reads any more stays watched (document-watch mode).
+IDLE_DOCUMENT_SECONDS = 60.0
 
 
 @dataclass
@@ -84,6 +88,7 @@ class DependencyIndex:
         # (exists False: missing), its read_time the delivery's.
         self._doc_state: dict[str, DocumentSnapshot] = {}
         self._doc_watched: set[str] = set()
+        self._doc_idle: dict[str, float] = {}  # watched, read by no view: since when
         self._doc_read_time: _dt.datetime | None = None  # of the last delivery
         self._docwatch_gen = 0
         self._errors = errors
@@ -136,9 +141,11 @@ class DependencyIndex:
             return found, rt
 
     def watched_documents(self) -> frozenset[str]:
-        """Documents watched one by one (document-watch mode; empty otherwise)."""
+        """Documents watched one by one because views read them (document-watch
+        mode; empty otherwise). Documents no view reads any more stay watched
+        a while longer (:attr:`document_targets` counts them)."""
         with self._lock:
-            return frozenset(self._doc_watched)
+            return frozenset(p for p in self._doc_watched if p not in self._doc_idle)
 
     @property
     def document_mode(self) -> bool:
@@ -246,6 +253,7 @@ class DependencyIndex:
             docwatch, self._docwatch = self._docwatch, None
             self._doc_state.clear()
             self._doc_watched.clear()
+            self._doc_idle.clear()
             released = list(self._watches.values())
             self._watches.clear()
             self._views.clear()
@@ -304,10 +312,10 @@ class DependencyIndex:
             if snaps and _newer(snaps[0].read_time, self._doc_read_time):
                 self._doc_read_time = snaps[0].read_time
             for snap in snaps:
-                views = self._doc_deps.get(snap.path)
-                if views is None:
+                if snap.path not in self._doc_watched:
                     continue  # no longer watched
                 self._doc_state[snap.path] = snap
+                views = self._doc_deps.get(snap.path, ())
                 now = snap.update_time if snap.exists else None
                 for view in views:
                     reg = self._views[view]
@@ -320,25 +328,50 @@ class DependencyIndex:
         return dirty
 
     def _sync_documents(self, now: Iterable[str], old: _Registration | None) -> Any:
-        """Watch the documents a view now reads; stop watching those nobody
-        reads any more (lock held). Returns a document watch to unsubscribe
-        once the lock is released (nothing left to watch), else None."""
+        """Watch the documents a view now reads (lock held).
+
+        A document nobody reads any more stays watched for a while
+        (``IDLE_DOCUMENT_SECONDS``): views often drop and re-read the same
+        documents (an attendee leaving and coming back), and adding and
+        removing targets on a busy stream is what the emulator handles worst.
+        Returns a document watch to unsubscribe once the lock is released
+        (no view reads any document), else None.
+        """
         new = [p for p in now if p not in self._doc_watched]
-        gone = [p for p in old.deps.documents if p not in self._doc_deps] if old else []
+        for path in now:
+            self._doc_idle.pop(path, None)
         if new:
             self._watch_documents(new)
             self._doc_watched.update(new)
-        if gone:
-            for path in gone:
-                self._doc_watched.discard(path)
-                self._doc_state.pop(path, None)
-            if self._doc_watched:
-                self._docwatch.remove(gone)
-            else:  # nothing left to watch: release the stream and its thread
-                retired, self._docwatch = self._docwatch, None
-                self._docwatch_gen += 1  # its late deliveries are ignored
-                return retired
+        if old:
+            stamp = time.monotonic()
+            for path in old.deps.documents:
+                if path not in self._doc_deps and path in self._doc_watched:
+                    self._doc_idle.setdefault(path, stamp)
+        if not self._doc_deps and self._docwatch is not None:
+            # nothing left to watch: release the stream and its thread
+            retired, self._docwatch = self._docwatch, None
+            self._docwatch_gen += 1  # its late deliveries are ignored
+            self._doc_watched.clear()
+            self._doc_idle.clear()
+            self._doc_state.clear()
+            return retired
+        self._expire_idle_documents()
         return None
+
+    def _expire_idle_documents(self) -> None:
+        """Stop watching documents idle for long enough (lock held)."""
+        if not self._doc_idle:
+            return
+        horizon = time.monotonic() - IDLE_DOCUMENT_SECONDS
+        expired = [p for p, since in self._doc_idle.items() if since <= horizon]
+        if not expired:
+            return
+        for path in expired:
+            del self._doc_idle[path]
+            self._doc_watched.discard(path)
+            self._doc_state.pop(path, None)
+        self._docwatch.remove(expired)
 
     def _watch_documents(self, paths: list[str]) -> None:
         """Start watching ``paths`` one by one (lock held)."""

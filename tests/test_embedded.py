@@ -426,8 +426,13 @@ def test_live_query_results_track_a_full_rerun(db: EmbeddedDatabase, query: Quer
         result = [(d.path, d.update_time) for d in db.query(query)]
         if result != expected[-1]:
             expected.append(result)
-    final = [d.path for d in db.query(query)]
-    wait_for(lambda: [d.path for d in events[-1].docs] == final, message="listener to catch up")
+    # Paths AND update times: the last commits may change only update times,
+    # and an earlier event with the same paths must not end the wait.
+    final = [(d.path, d.update_time) for d in db.query(query)]
+    wait_for(
+        lambda: [(d.path, d.update_time) for d in events[-1].docs] == final,
+        message="listener to catch up",
+    )
     previous: list[Any] = []
     for index, event in enumerate(events):
         assert _replay(previous, event) == [d.id for d in event.docs]

@@ -188,6 +188,12 @@ class FirestoreEmulator:
         while time.monotonic() < deadline and not _port_free(self.port):
             time.sleep(0.05)
 
+    def restart(self) -> FirestoreEmulator:
+        """Stop and start again on the same port: an empty emulator that clients
+        already pointed at it reconnect to (a server restart, for fault tests)."""
+        self.stop()
+        return self.start()
+
     def __enter__(self) -> FirestoreEmulator:
         return self.start()
 

@@ -111,6 +111,16 @@ def to_snapshot(
     )
 
 
+def from_document_pb(
+    path: str, doc: Any, client: firestore.Client, read_time: _dt.datetime
+) -> DocumentSnapshot:
+    """Our snapshot of a ``Document`` message read at ``read_time`` (None: missing)."""
+    if doc is None:
+        return DocumentSnapshot(path, None, None, None, read_time)
+    data = from_lib_data(fs_helpers.decode_dict(doc.fields, client))
+    return DocumentSnapshot(path, data, doc.create_time, doc.update_time, read_time)
+
+
 def to_lib_snapshot(client: firestore.Client, snap: DocumentSnapshot) -> LibSnapshot:
     """A library snapshot carrying ``snap``'s data (used as a query cursor)."""
     if snap.data is None:

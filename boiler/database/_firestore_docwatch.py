@@ -36,10 +36,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from google.cloud.firestore_v1 import _helpers
 from google.cloud.firestore_v1.types import firestore as fs_types
 
-from ._firestore_convert import first_line, from_lib_data
+from ._firestore_convert import first_line, from_document_pb
 from .base import DocumentSnapshot
 
 if TYPE_CHECKING:
@@ -335,10 +334,7 @@ class DocumentWatch:
                 self._db._record_listener_error("document watch", e)
 
     def _snapshot(self, path: str, doc: Any, read_time: _dt.datetime) -> DocumentSnapshot:
-        if doc is _MISSING:
-            return DocumentSnapshot(path, None, None, None, read_time)
-        data = from_lib_data(_helpers.decode_dict(doc.fields, self._client))
-        return DocumentSnapshot(path, data, doc.create_time, doc.update_time, read_time)
+        return from_document_pb(path, None if doc is _MISSING else doc, self._client, read_time)
 
     # -- checking first states --------------------------------------------------------
     def _verify_loop(self) -> None:

@@ -41,14 +41,13 @@ from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
-from google.cloud.firestore_v1 import _helpers
 
 from .. import exceptions as exc
 from . import _firestore_query as fq
 from . import paths
 from ._firestore_convert import (
     blame_commit,
-    from_lib_data,
+    from_document_pb,
     to_lib_data,
     to_snapshot,
     translated,
@@ -210,17 +209,12 @@ class FirestoreDatabase(Database):
             for response in stream:
                 result = response._pb.WhichOneof("result")
                 if result == "found":
-                    doc = response.found
-                    found[doc.name[len(prefix) :]] = DocumentSnapshot(
-                        doc.name[len(prefix) :],
-                        from_lib_data(_helpers.decode_dict(doc.fields, client)),
-                        doc.create_time,
-                        doc.update_time,
-                        response.read_time,
-                    )
+                    path, doc = response.found.name[len(prefix) :], response.found
                 elif result == "missing":
-                    path = response.missing[len(prefix) :]
-                    found[path] = DocumentSnapshot(path, None, None, None, response.read_time)
+                    path, doc = response.missing[len(prefix) :], None
+                else:
+                    continue  # the transaction's id alone
+                found[path] = from_document_pb(path, doc, client, response.read_time)
         if read_time is None and self._emulated and len(request["documents"]) > 1:
             return self._get_all(paths_, found[paths_[0]].read_time)
         return [found[p] for p in paths_]

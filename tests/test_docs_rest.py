@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+from _docs import code_blocks
 
 
 def snippets(page: str) -> list[str]:
-    return _BLOCK.findall((DOCS / page).read_text(encoding="utf-8"))
+    return code_blocks(f"docs/{page}")
 
 
 @pytest.mark.parametrize("page", ["auth.md", "rest.md"])

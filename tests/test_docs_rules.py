@@ -4,24 +4,23 @@ the printed lines are the ones the page shows, and the pasted rules are what
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _docs import code_blocks
 from click.testing import CliRunner
 
 from boiler.cli import main
 from boiler.testing import FirestoreEmulator
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
-_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 
 pytestmark = pytest.mark.timeout(90)
 
 
 def blocks(kind: str) -> list[str]:
-    return [code for lang, code in _BLOCK.findall(PAGE.read_text("utf-8")) if lang == kind]
+    return code_blocks(PAGE, kind)
 
 
 def test_snippets_run_and_print_what_the_page_shows(

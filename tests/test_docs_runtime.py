@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _docs import code_blocks
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "runtime.md"
 
 
 def snippet() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    blocks = code_blocks(DOC)
     [code] = [b for b in blocks if "engine.live(" in b]
     return code
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _docs import code_blocks
 
 from boiler.auth import DevTokenVerifier
 from boiler.database import Database, open_database
@@ -20,7 +20,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "socketio.md"
 
 
 def client_snippet() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    blocks = code_blocks(DOC)
     [snippet] = [b for b in blocks if "socketio.Client()" in b]
     return snippet
 

@@ -4,23 +4,22 @@ describe are the views boiler produces (embedded store)."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _docs import code_blocks
 
 from boiler.database import Database, open_database
 from boiler.runtime.process import Runtime
 from boiler.testing import wait_for
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 
 
 def blocks(language: str) -> list[str]:
-    return [body for lang, body in _BLOCK.findall(README.read_text()) if lang == language]
+    return code_blocks(README, language)
 
 
 @pytest.fixture

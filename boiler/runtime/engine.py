@@ -419,24 +419,30 @@ class Engine:
         wanted = list(dict.fromkeys(p for v, _ in batch if v.deps for p in v.deps.documents))
         # Document-watch mode: the watched states hold together at the stream's
         # last consistent point; read from them (no round trip) when all are
-        # known and current. Only for views that read documents alone and whose
-        # last build is not newer than that point: other listeners (queries),
-        # a first build or a refresh may need a newer point.
+        # known and current, and anything else at that same point. Only for
+        # views that read documents alone and whose last build is not newer than
+        # that point (other listeners, a first build or a refresh may need a
+        # newer one), and while the point is recent enough to be read at.
         cacheable = wanted and all(
             v.deps is not None and not v.deps.queries and v.version is not None for v, _ in batch
         )
         snaps, at = self._index.consistent_states(wanted) if cacheable else ({}, None)
-        if at is not None and any(v.version is not None and v.version > at for v, _ in batch):
+        if at is not None and (
+            _dt.datetime.now(_dt.UTC) - at >= _RECENT
+            or any(v.version is not None and v.version > at for v, _ in batch)
+        ):
             snaps, at = {}, None
         try:
             with contextlib.ExitStack() as stack:
-                reader: Any = None
+                pinned = getattr(self.db, "snapshot_reader", None)
+                reader: Any
+                if pinned is not None:
+                    # at the watched states' point (reads nothing unless a view
+                    # needs more), or at the point of the first read below
+                    reader = pinned(at)
+                else:
+                    reader = stack.enter_context(self.db.transaction(read_only=True))
                 if at is None:
-                    pinned = getattr(self.db, "snapshot_reader", None)
-                    if pinned is not None:
-                        reader = pinned()
-                    else:
-                        reader = stack.enter_context(self.db.transaction(read_only=True))
                     snaps = {s.path: s for s in reader.get_all(wanted)} if wanted else {}
                     if wanted:
                         self.stats["reads"] += 1
@@ -463,33 +469,14 @@ class Engine:
         """Build ``view`` once; emit if its inputs changed. True if already stale.
 
         ``snaps``: last build's document dependencies (and other views'), all
-        holding at one point. Read just now through ``reader``, which serves
-        whatever else ``compute`` reads from that same point; or, with ``at``,
-        the document watch's states at its last consistent point: then
-        ``compute`` runs over them alone and, only if it reads anything else,
-        again at a fresh point.
+        holding at one point: read just now, or the document watch's states at
+        its consistent point ``at``. ``reader`` serves whatever else
+        ``compute`` reads, from that same point.
         """
         deps = view.deps
         mine = {p: snaps[p] for p in deps.documents if p in snaps} if deps is not None else {}
-        store: Store | None = None
-        if reader is not None:
-            store = Store(reader, prefetched=mine, models=self.models)
-            result = view.compute(store)
-        else:
-            store = Store(_PrefetchedOnly(), prefetched=mine, models=self.models, version=at)
-            try:
-                result = view.compute(store)
-            except _NeedsMore:
-                # What it read beyond the watched states is read at their point
-                # (one round trip), while that point is recent enough to be
-                # read at; else everything at a fresh point.
-                pinned = self.db.snapshot_reader  # type: ignore[attr-defined]
-                assert at is not None
-                if _dt.datetime.now(_dt.UTC) - at < _RECENT:
-                    store = Store(pinned(at), prefetched=mine, models=self.models, version=at)
-                else:
-                    store = Store(pinned(), models=self.models)
-                result = view.compute(store)
+        store = Store(reader, prefetched=mine, models=self.models, version=at)
+        result = view.compute(store)
         self.stats["reads"] += store.round_trips
         deps = store.dependencies
         version = store.version or _dt.datetime.now(_dt.UTC)
@@ -531,18 +518,3 @@ class Engine:
             view.timer = next(self._seq)
             heapq.heappush(self._timers, (time.monotonic() + delay, view.timer, view.key, False))
         self._events.put(_WAKE)
-
-
-class _NeedsMore(BaseException):
-    """A fast-path build read beyond its prefetch (BaseException: user code that
-    catches ``Exception`` cannot swallow it)."""
-
-
-class _PrefetchedOnly:
-    """The reader of a fast-path build: everything not prefetched is a miss."""
-
-    def get_all(self, paths: Any) -> list[DocumentSnapshot]:
-        raise _NeedsMore
-
-    def query(self, query: Query) -> list[DocumentSnapshot]:
-        raise _NeedsMore

@@ -18,6 +18,8 @@ import pytest
 
 from boiler.database.base import DocumentSnapshot
 from boiler.database.firestore import FirestoreDatabase
+from boiler.runtime import Engine
+from boiler.store import Store
 from boiler.testing import FirestoreEmulator, wait_for
 
 pytestmark = pytest.mark.firestore
@@ -204,3 +206,36 @@ def test_writes_racing_new_targets_are_not_missed(fdb: FirestoreDatabase) -> Non
         timeout=15,
         message=lambda: f"states to match: {[p for p in paths if states.get(p) != expected[p]]}",
     )
+
+
+def test_a_view_reads_a_newly_needed_watched_document_from_the_watch(
+    fdb: FirestoreDatabase,
+) -> None:
+    """The engine builds from the watched states at the stream's point. A
+    document a view did not read last time but the watch holds (here: one
+    another view reads) comes from the watch too: no round trip, same state."""
+    fdb.set("flags/f", {"on": False})
+    fdb.set("people/p", {"name": "Ann"})
+    names: list[Any] = []
+
+    def always(store: Store) -> Any:
+        return store.get("people/p").get("name")
+
+    def when_on(store: Store) -> Any:
+        return store.get("people/p").get("name") if store.get("flags/f").get("on") else None
+
+    engine = Engine(fdb, document_watches=True).start()
+    try:
+        seen: list[Any] = []
+        engine.live(always, lambda r, v: seen.append(r), key="always").wait_built(15)
+        engine.live(when_on, lambda r, v: names.append(r), key="when_on").wait_built(15)
+        fdb.update("people/p", {"name": "Bob"})  # delivered through the watch
+        wait_for(lambda: seen and seen[-1] == "Bob", timeout=15, message="the watch delivers")
+        assert engine.wait_idle(15)
+        reads = engine.stats["reads"]
+        fdb.update("flags/f", {"on": True})
+        wait_for(lambda: names and names[-1] == "Bob", timeout=15, message=lambda: f"{names}")
+        assert engine.wait_idle(15)
+        assert engine.stats["reads"] == reads, "the newly read document needed a round trip"
+    finally:
+        engine.stop()

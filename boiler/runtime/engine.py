@@ -440,6 +440,8 @@ class Engine:
                     # at the watched states' point (reads nothing unless a view
                     # needs more), or at the point of the first read below
                     reader = pinned(at)
+                    if at is not None:
+                        reader = _WatchedFirst(self._index, at, reader)
                 else:
                     reader = stack.enter_context(self.db.transaction(read_only=True))
                 if at is None:
@@ -476,8 +478,9 @@ class Engine:
         deps = view.deps
         mine = {p: snaps[p] for p in deps.documents if p in snaps} if deps is not None else {}
         store = Store(reader, prefetched=mine, models=self.models, version=at)
+        trips = getattr(reader, "round_trips", None)  # _WatchedFirst: what really went out
         result = view.compute(store)
-        self.stats["reads"] += store.round_trips
+        self.stats["reads"] += store.round_trips if trips is None else reader.round_trips - trips
         deps = store.dependencies
         version = store.version or _dt.datetime.now(_dt.UTC)
         self.stats["builds"] += 1
@@ -518,3 +521,29 @@ class Engine:
             view.timer = next(self._seq)
             heapq.heappush(self._timers, (time.monotonic() + delay, view.timer, view.key, False))
         self._events.put(_WAKE)
+
+
+class _WatchedFirst:
+    """A reader at the document watch's point ``at``: documents the watch holds
+    at exactly that point (say, a user a view starts reading when its ticket
+    turns to attending) come from it; anything else from ``pinned`` (a reader
+    pinned to ``at``). ``round_trips`` counts reads that went to the database."""
+
+    def __init__(self, index: DependencyIndex, at: _dt.datetime, pinned: Any) -> None:
+        self._index = index
+        self._at = at
+        self._pinned = pinned
+        self.round_trips = 0
+
+    def get_all(self, paths: list[str]) -> list[DocumentSnapshot]:
+        held = self._index.states_at(paths, self._at)
+        missing = [p for p in paths if p not in held]
+        if missing:
+            self.round_trips += 1
+            held.update((s.path, s) for s in self._pinned.get_all(missing))
+        return [held[p] for p in paths]
+
+    def query(self, query: Query) -> list[DocumentSnapshot]:
+        self.round_trips += 1
+        result: list[DocumentSnapshot] = self._pinned.query(query)
+        return result

@@ -140,6 +140,19 @@ class DependencyIndex:
                 found[path] = snap
             return found, rt
 
+    def states_at(self, paths: Iterable[str], at: _dt.datetime) -> dict[str, DocumentSnapshot]:
+        """Document-watch mode: the delivered states among ``paths`` that hold
+        at exactly ``at`` (empty unless ``at`` is the last processed point and
+        the states found are current). Lets a build pinned at ``at`` read a
+        document it did not read last time without a round trip."""
+        with self._lock:
+            if not self._doc_mode or self._docwatch is None or self._doc_read_time != at:
+                return {}
+            found = {p: s for p in paths if (s := self._doc_state.get(p)) is not None}
+            if not found or not self._docwatch.all_current(found):
+                return {}
+            return found
+
     def watched_documents(self) -> frozenset[str]:
         """Documents watched one by one because views read them (document-watch
         mode; empty otherwise). Documents no view reads any more stay watched

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from boiler.database.base import DocumentSnapshot
 from boiler.database.firestore import FirestoreDatabase
 from boiler.runtime import Engine
+from boiler.runtime import index as index_module
 from boiler.store import Store
 from boiler.testing import FirestoreEmulator, wait_for
 
@@ -237,5 +239,39 @@ def test_a_view_reads_a_newly_needed_watched_document_from_the_watch(
         wait_for(lambda: names and names[-1] == "Bob", timeout=15, message=lambda: f"{names}")
         assert engine.wait_idle(15)
         assert engine.stats["reads"] == reads, "the newly read document needed a round trip"
+    finally:
+        engine.stop()
+
+
+def test_documents_no_view_reads_stay_watched_a_while(
+    fdb: FirestoreDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document views stop reading stays watched for IDLE_DOCUMENT_SECONDS
+    (views often read it again soon); after that the next registration stops
+    watching it."""
+    monkeypatch.setattr(index_module, "IDLE_DOCUMENT_SECONDS", 1.0)
+    for name in "abcd":
+        fdb.set(f"items/{name}", {"v": name})
+    fdb.set("sel/s", {"paths": ["items/a", "items/b", "items/c"]})
+    results: list[Any] = []
+
+    def selected(store: Store) -> Any:
+        return [s.get("v") for s in store.get_all(store.get("sel/s").get("paths"))]
+
+    engine = Engine(fdb, document_watches=True).start()
+    try:
+        engine.live(selected, lambda r, v: results.append(r), key="sel").wait_built(15)
+        assert engine.health()["document_targets"] == 4
+        fdb.update("sel/s", {"paths": ["items/a"]})
+        wait_for(lambda: results[-1] == ["a"], timeout=15, message=lambda: f"{results}")
+        assert engine.wait_idle(15)
+        assert engine.watched_documents() == frozenset({"sel/s", "items/a"})
+        assert engine.health()["document_targets"] == 4  # b and c: idle, still watched
+        since = time.monotonic()
+        wait_for(lambda: time.monotonic() - since > 1.0, timeout=5)  # they expire
+        fdb.update("sel/s", {"paths": ["items/a", "items/d"]})  # the next registration
+        wait_for(lambda: results[-1] == ["a", "d"], timeout=15, message=lambda: f"{results}")
+        assert engine.wait_idle(15)
+        assert engine.health()["document_targets"] == 3  # sel/s, a, d
     finally:
         engine.stop()

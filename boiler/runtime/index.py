@@ -377,7 +377,14 @@ class DependencyIndex:
         if not self._doc_idle:
             return
         horizon = time.monotonic() - IDLE_DOCUMENT_SECONDS
-        expired = [p for p, since in self._doc_idle.items() if since <= horizon]
+        # Insertion order is idle-since order (a path is only ever added with
+        # the current time, and removed when read again): stop at the first
+        # one not expired, so this costs O(expired), not O(idle documents).
+        expired = []
+        for path, since in self._doc_idle.items():
+            if since > horizon:
+                break
+            expired.append(path)
         if not expired:
             return
         for path in expired:

@@ -27,7 +27,11 @@ def writer(db: Database) -> Iterator[ViewWriter]:
         yield w
     finally:
         w.stop()
-    assert not [t for t in threading.enumerate() if t.name == "boiler-writer"]
+    assert not writer_threads()
+
+
+def writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("boiler-writer")]
 
 
 def content(db: Database, path: str) -> dict[str, Any] | None:
@@ -137,6 +141,66 @@ def test_batches_and_unusual_keys(db: Database) -> None:
         w.stop()
     with pytest.raises(ValueError):
         ViewWriter(db, batch_size=501)
+
+
+def test_several_committers_write_everything(db: Database) -> None:
+    """With several commits under way at once, every document ends at its
+    latest write and each path is heard in version order."""
+    w = ViewWriter(db, batch_size=5, committers=4).start()
+    heard: dict[str, list[dt.datetime]] = {}
+    lock = threading.Lock()
+
+    def listener(path: str, data: Any, version: dt.datetime) -> None:
+        with lock:
+            heard.setdefault(path, []).append(version)
+
+    w.add_listener(listener)
+    try:
+        assert len(writer_threads()) == 4
+        for n in range(1, 7):
+            for i in range(25):
+                w.write(f"views/c{i:02d}", {"round": n}, v(n))
+        assert w.flush(30)
+        assert {f"views/c{i:02d}": content(db, f"views/c{i:02d}") for i in range(25)} == {
+            f"views/c{i:02d}": {"round": 6} for i in range(25)
+        }
+        assert all(vs == sorted(vs) and vs[-1] == v(6) for vs in heard.values()), heard
+    finally:
+        w.stop()
+    assert not writer_threads()
+    with pytest.raises(ValueError, match="committers"):
+        ViewWriter(db, committers=0)
+
+
+def test_a_path_is_never_in_two_commits_at_once(db: Database) -> None:
+    """A path written again while its commit is under way waits for that
+    commit (listeners included), while other paths go on through the other
+    committer: its writes land, and are heard, in order."""
+    w = ViewWriter(db, committers=2).start()
+    heard: list[tuple[str, dt.datetime]] = []
+    entered, gate = threading.Event(), threading.Event()
+
+    def listener(path: str, data: Any, version: dt.datetime) -> None:
+        if (path, version) == ("views/x", v(1)):
+            entered.set()
+            assert gate.wait(10)
+        heard.append((path, version))
+
+    w.add_listener(listener)
+    try:
+        w.write("views/x", {"n": 1}, v(1))
+        assert entered.wait(10)  # x's first commit is under way (in its listener)
+        w.write("views/x", {"n": 2}, v(2))
+        w.write("views/y", {"n": 1}, v(1))
+        wait_for(lambda: ("views/y", v(1)) in heard, timeout=10, message="y through the other")
+        assert ("views/x", v(2)) not in heard  # x's second write waited
+        gate.set()
+        assert w.flush(10)
+        assert [ver for p, ver in heard if p == "views/x"] == [v(1), v(2)]
+        assert content(db, "views/x") == {"n": 2}
+    finally:
+        gate.set()
+        w.stop()
 
 
 def test_bad_input_is_rejected(db: Database, writer: ViewWriter) -> None:

@@ -211,8 +211,12 @@ class Nested(Field, ma.fields.Nested):
         super().__init__(nested, **kwargs)
 
     def _schema_fields(self) -> dict[str, ma.fields.Field]:  # type: ignore[type-arg]
-        schema = self.schema
-        return {f.data_key or name: f for name, f in schema.fields.items()}
+        known: dict[str, ma.fields.Field] | None = self.__dict__.get("_known_fields")  # type: ignore[type-arg]
+        if known is None:  # the nested schema is fixed once declared: map it once
+            schema = self.schema
+            known = {f.data_key or name: f for name, f in schema.fields.items()}
+            self.__dict__["_known_fields"] = known
+        return known
 
     def check(self, value: Any, name: str) -> Any:
         value = super().check(value, name)

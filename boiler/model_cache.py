@@ -17,6 +17,7 @@ reached (oldest first).
 
 from __future__ import annotations
 
+import datetime as _dt
 import threading
 from typing import Any, TypeVar
 
@@ -82,8 +83,14 @@ def _copy(obj: Any) -> Any:
     return new
 
 
+#: Value types returned as they are (immutable); checked first, it is most values.
+_ATOMIC = frozenset({str, int, float, bool, type(None), bytes, _dt.datetime})
+
+
 def _copy_value(value: Any) -> Any:
     kind = type(value)
+    if kind in _ATOMIC:
+        return value
     if kind is dict:
         return {k: _copy_value(v) for k, v in value.items()}
     if kind is list:

@@ -34,8 +34,16 @@ def _split(path: str) -> tuple[str, ...]:
     return tuple(segments)
 
 
+#: Document paths already checked (builds check the same few paths over and
+#: over); cleared when it grows past ``_CHECKED_MAX``.
+_checked_documents: set[str] = set()
+_CHECKED_MAX = 100_000
+
+
 def document_path(path: str) -> str:
     """Return ``path`` if it names a document (even number of segments), else raise."""
+    if path in _checked_documents:  # only ever holds valid str paths
+        return path
     if not isinstance(path, str):
         split(path)  # raises the type error
     segments = _split(path)
@@ -44,6 +52,9 @@ def document_path(path: str) -> str:
             f"invalid document path {path!r}: a document path has an even number of "
             "segments (collection/document[/collection/document...])"
         )
+    if len(_checked_documents) >= _CHECKED_MAX:
+        _checked_documents.clear()
+    _checked_documents.add(path)
     return path
 
 

@@ -161,6 +161,47 @@ def wait_until(
         time.sleep(interval)
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the processes of group ``pgid``."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def wait_quiet(
+    backend: Backend,
+    runtime: Any,
+    *,
+    below: float = 0.05,
+    window: float = 0.5,
+    timeout: float = 30.0,
+) -> float:
+    """Wait until ``runtime`` is idle and, on the emulator, the emulator's
+    processes used less than ``below`` of a core over ``window`` seconds (work
+    left over from setting up, e.g. a client adding 10,000 targets, would
+    otherwise be billed to the next measurement). Returns the seconds waited;
+    gives up (and goes on) after ``timeout``."""
+    t0 = time.monotonic()
+    runtime.wait_idle(timeout)
+    pgid = backend.emu.pid if backend.emu is not None else None
+    while pgid is not None and time.monotonic() - t0 < timeout:
+        c0 = group_cpu_seconds(pgid)
+        time.sleep(window)
+        if group_cpu_seconds(pgid) - c0 < below * window:
+            break
+    return time.monotonic() - t0
+
+
 # -- backends -------------------------------------------------------------------------------
 
 

@@ -112,6 +112,11 @@ class FirestoreEmulator:
         """``127.0.0.1:PORT``, the value for ``FIRESTORE_EMULATOR_HOST``."""
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The started process (it leads the emulator's process group); None if not started."""
+        return None if self._proc is None else self._proc.pid
+
     def _command(self) -> list[str]:
         if os.path.exists(self.binary):
             cmd = [self.binary, "--host=127.0.0.1", f"--port={self.port}"]

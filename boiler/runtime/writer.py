@@ -118,7 +118,14 @@ class ViewWriter:
         #: on the emulator).
         self.committers = committers if committers is not None else (1 if local else 3)
         self._stats_lock = threading.Lock()
-        self.stats = {"writes": 0, "deletes": 0, "skipped": 0, "stale": 0, "conflicts": 0}
+        self.stats = {
+            "writes": 0,
+            "deletes": 0,
+            "skipped": 0,
+            "stale": 0,
+            "conflicts": 0,
+            "commits": 0,
+        }
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> ViewWriter:
@@ -382,6 +389,7 @@ class ViewWriter:
             return
         try:
             results = batch.commit()
+            self._count("commits")
         except Exception:
             self._reread.update(path for path, _, _ in planned)  # re-read, decide again
             raise
@@ -406,6 +414,7 @@ class ViewWriter:
             return None if action is None else version
 
         if self.db.run_transaction(fn) is not None:
+            self._count("commits")
             self._reread.add(path)  # update_time unknown: read again next time
             self._count("writes" if data is not None else "deletes")
             out.append((path, data, version))

@@ -555,3 +555,11 @@ def test_views_converge_after_random_writes(db: Database) -> None:
         _check_convergence(db, ops)
 
     run()
+
+
+def test_writer_committers_reach_the_writer(db: Database) -> None:
+    assert Engine(db, writer_committers=2).writer.committers == 2
+    default = Engine(db).writer.committers
+    assert default == (1 if db.backend_name == "embedded" else 3)
+    with pytest.raises(ValueError, match="committers must be within 1..16, got 0"):
+        Engine(db, writer_committers=0)

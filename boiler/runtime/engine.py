@@ -55,7 +55,8 @@ class Engine:
     """Keeps live views fresh from ``db``; owns its threads and watches.
 
     ``retry_base``/``retry_max``: exponential backoff (seconds) for a failing
-    build. ``writer_batch_size``: batch size of :attr:`writer`.
+    build. ``writer_batch_size``, ``writer_committers``: batch size and commits
+    under way at once of :attr:`writer` (see :class:`ViewWriter`).
 
     ``confirm_delay``: when a new watch delivers its initial snapshot, the views
     depending on it are rebuilt once more this many seconds later (a rebuild
@@ -77,6 +78,7 @@ class Engine:
         retry_base: float = 0.5,
         retry_max: float = 30.0,
         writer_batch_size: int = 500,
+        writer_committers: int | None = None,
         build_batch: int = 64,
         confirm_delay: float | None | str = "auto",
         document_watches: bool | str = "auto",
@@ -115,7 +117,7 @@ class Engine:
         self._state = "new"
         self._queued = 0
         self.stats = {"builds": 0, "emits": 0, "failures": 0, "reads": 0, "events": 0}
-        self.writer = ViewWriter(db, batch_size=writer_batch_size)
+        self.writer = ViewWriter(db, batch_size=writer_batch_size, committers=writer_committers)
         #: Domain objects loaded by builds, shared by state (see ModelCache).
         self.models = ModelCache()
 

@@ -42,7 +42,7 @@ _CHECKED_MAX = 100_000
 
 def document_path(path: str) -> str:
     """Return ``path`` if it names a document (even number of segments), else raise."""
-    if path in _checked_documents:  # only ever holds valid str paths
+    if type(path) is str and path in _checked_documents:  # only ever holds valid paths
         return path
     if not isinstance(path, str):
         split(path)  # raises the type error

@@ -368,6 +368,7 @@ class DependencyIndex:
             self._doc_watched.clear()
             self._doc_idle.clear()
             self._doc_state.clear()
+            self._doc_read_time = None  # a new stream's points start afresh
             return retired
         self._expire_idle_documents()
         return None

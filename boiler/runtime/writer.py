@@ -329,8 +329,12 @@ class ViewWriter:
                 self._count("conflicts")  # re-read and decide again
             except Exception as e:
                 self._errors.record("write", e, key=path, attempt=attempt)
+            # The whole backoff (other commits' notifications must not cut it
+            # short), unless the writer is stopping.
+            deadline = time.monotonic() + min(2.0, self.retry_base * 2 ** (attempt - 1))
             with self._cond:
-                self._cond.wait(min(2.0, self.retry_base * 2 ** (attempt - 1)))
+                while not self._stopping and (left := deadline - time.monotonic()) > 0:
+                    self._cond.wait(left)
         self._errors.record(
             "write", RuntimeError(f"gave up after {self.max_attempts} attempts"), key=path
         )

@@ -42,6 +42,9 @@ def test_writes_reject_invalid_document_path(db: Database, path: str) -> None:
 def test_non_string_path_is_invalid(db: Database) -> None:
     with pytest.raises(InvalidPath, match="42"):
         db.get(42)  # type: ignore[arg-type]
+    db.get("users/u1")  # a valid path, now remembered as checked
+    with pytest.raises(InvalidPath, match="list"):
+        db.get(["users", "u1"])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("path", ["users/u1", "a/b/c/d"])

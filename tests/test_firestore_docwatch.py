@@ -10,6 +10,7 @@ documents, and recovery after the emulator restarts.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from boiler.database._firestore_docwatch import DocumentWatch
 from boiler.database.base import DocumentSnapshot
 from boiler.database.firestore import FirestoreDatabase
 from boiler.runtime import Engine
@@ -179,6 +181,42 @@ def test_the_stream_reopens_after_an_emulator_restart(project_id: str) -> None:
     assert not docwatch_threads()
 
 
+@pytest.mark.timeout(180)
+def test_a_silent_stream_is_given_up_and_opened_again(project_id: str) -> None:
+    """A stream that goes silent while a document waits for its first state is
+    given up after ``stall_seconds`` and opened again (seen on the emulator: a
+    stream opened right as it restarted never answered). Here the emulator is
+    paused (SIGSTOP): its connections stay open, nothing answers."""
+    emulator = FirestoreEmulator().start()
+    db = FirestoreDatabase(project=project_id, emulator_host=emulator.host)
+    seen = Deliveries()
+    watch = DocumentWatch(db, seen, stall_seconds=1.0)
+    try:
+        db.set("st/a", {"v": 1})
+        db.set("st/b", {"v": 1})
+        watch.add(["st/a"])
+        wait_for(lambda: seen.latest("st/a") == {"v": 1}, timeout=30, message="first state")
+        # its check done too (a lookup to a paused emulator would hold the
+        # checking thread, which also watches for stalls, until its timeout)
+        wait_for(lambda: watch.undelivered == 0, timeout=30, message="first state checked")
+        assert watch.reopens == 0
+        assert emulator.pid is not None
+        os.killpg(emulator.pid, signal.SIGSTOP)
+        try:
+            watch.add(["st/b"])  # waits for its first state on a silent stream
+            wait_for(lambda: watch.reopens >= 1, timeout=30, message="the silent stream given up")
+        finally:
+            os.killpg(emulator.pid, signal.SIGCONT)
+        wait_for(lambda: seen.latest("st/b") == {"v": 1}, timeout=60, message="b after resuming")
+        db.set("st/a", {"v": 2})
+        wait_for(lambda: seen.latest("st/a") == {"v": 2}, timeout=30, message="a later write")
+    finally:
+        watch.unsubscribe()
+        db.close()
+        emulator.stop()
+    assert not docwatch_threads()
+
+
 def test_writes_racing_new_targets_are_not_missed(fdb: FirestoreDatabase) -> None:
     """Each document is written once, right as its target starts. The emulator
     sometimes reports such a target's older state and never the write; the
@@ -275,3 +313,25 @@ def test_documents_no_view_reads_stay_watched_a_while(
         assert engine.health()["document_targets"] == 3  # sel/s, a, d
     finally:
         engine.stop()
+
+
+def test_a_first_state_is_not_current_before_it_is_checked(fdb: FirestoreDatabase) -> None:
+    """The emulator may miss a write racing a target's start, so a first state
+    is not offered as current (to build from) until its lookup has checked it."""
+    fdb.set("checked/a", {"v": 1})
+    states: list[DocumentSnapshot] = []
+    watch = DocumentWatch(fdb, lambda snaps, rt: states.extend(snaps), verify_delay=60.0)
+    try:
+        watch.add(["checked/a"])
+        wait_for(lambda: states, timeout=15, message="the first state")
+        assert states[0].data == {"v": 1}
+        assert watch.undelivered == 1 and not watch.all_current(["checked/a"])
+    finally:
+        watch.unsubscribe()
+    watch = DocumentWatch(fdb, lambda snaps, rt: None, verify_delay=0.0)
+    try:
+        watch.add(["checked/a"])
+        wait_for(lambda: watch.undelivered == 0, timeout=15, message="checked")
+        assert watch.all_current(["checked/a"])
+    finally:
+        watch.unsubscribe()

@@ -79,7 +79,12 @@ class DocumentWatch:
     """
 
     def __init__(
-        self, db: FirestoreDatabase, callback: DocumentsCallback, *, verify_delay: float = 0.1
+        self,
+        db: FirestoreDatabase,
+        callback: DocumentsCallback,
+        *,
+        verify_delay: float = 0.1,
+        stall_seconds: float = 10.0,
     ) -> None:
         self._db = db
         self._client = db._client
@@ -97,6 +102,16 @@ class DocumentWatch:
         self._closed = False
         self._wake = threading.Event()
         self.verify_delay = verify_delay
+        #: A stream silent this long while documents wait for their first state
+        #: is given up and opened again (seen on the emulator: a stream opened
+        #: right as it restarted never answered). Checked by the checking
+        #: thread, so a lookup it is waiting for (bounded by the request
+        #: timeout) can delay the check.
+        self.stall_seconds = stall_seconds
+        self._heard = time.monotonic()  # the last message (or stream opening)
+        #: Streams opened after the first one (breaks, stalls).
+        self.reopens = 0
+        self._opened = 0
         self._verify: dict[int, float] = {}  # target id -> when to check its first state
         self._verify_wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="boiler-docwatch", daemon=True)
@@ -128,8 +143,10 @@ class DocumentWatch:
                     self._drop(target)
 
     def all_current(self, paths: Iterable[str]) -> bool:
-        """Whether every one of ``paths`` is watched, delivered and current
-        (its delivered state holds at the last consistent point)."""
+        """Whether every one of ``paths`` is watched, delivered, checked and
+        current (its delivered state holds at the last consistent point). A
+        first state is not trusted before its check: the emulator may have
+        missed a write racing the target's start."""
         with self._lock:
             for path in paths:
                 target = self._by_path.get(path)
@@ -138,6 +155,7 @@ class DocumentWatch:
                     or not target.known
                     or not target.current
                     or target.tid in self._pending
+                    or target.tid in self._verify
                 ):
                     return False
             return True
@@ -208,6 +226,8 @@ class DocumentWatch:
         (only if it differs from the one held) and checked like a new one.
         """
         requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._heard = time.monotonic()
+        self.reopens, self._opened = self.reopens + (self._opened > 0), self._opened + 1
         for target in self._by_id.values():
             target.current = False
             self._undelivered.add(target.tid)
@@ -230,7 +250,7 @@ class DocumentWatch:
                     metadata=[("google-cloud-resource-prefix", self._database)],
                 )
                 with self._lock:
-                    self._call = call
+                    self._call, self._heard = call, time.monotonic()
                     if self._closed:
                         call.cancel()
                 for response in call:
@@ -242,6 +262,8 @@ class DocumentWatch:
                 logger.warning("document watch stream broke (%s); reopening", _describe(e))
             finally:
                 requests.put(_CLOSE)
+                with self._lock:
+                    self._call = None
             if self._closed:
                 return
             # The server ended the stream (or it broke): open it again shortly.
@@ -249,6 +271,7 @@ class DocumentWatch:
             delay = min(5.0, delay * 2)
 
     def _on_response(self, response: Any) -> None:
+        self._heard = time.monotonic()
         pb = response._pb
         kind = pb.WhichOneof("response_type")
         if kind == "target_change":
@@ -339,12 +362,13 @@ class DocumentWatch:
     # -- checking first states --------------------------------------------------------
     def _verify_loop(self) -> None:
         while not self._closed:
+            self._check_stall()
             with self._lock:
                 now = time.monotonic()
                 due = [tid for tid, at in self._verify.items() if at <= now][:500]
-                wait = None if self._verify else 1.0
+                wait = 1.0  # at least once a second: the stall check
                 if not due and self._verify:
-                    wait = max(0.0, min(self._verify.values()) - now)
+                    wait = min(wait, max(0.0, min(self._verify.values()) - now))
                 checks = [
                     (tid, t.path, t.held) for tid in due if (t := self._by_id.get(tid)) is not None
                 ]
@@ -369,6 +393,24 @@ class DocumentWatch:
                         self._resync(target)
                 for tid in due:
                     self._verify.pop(tid, None)
+
+    def _check_stall(self) -> None:
+        """Give up a stream that has been silent for ``stall_seconds`` while
+        documents wait for their first state: the reader then opens it again."""
+        with self._lock:
+            call, now = self._call, time.monotonic()
+            if self._closed or call is None or not self._undelivered:
+                return
+            if now - self._heard < self.stall_seconds:
+                return
+            self._heard = now  # once per stall
+            waiting = len(self._undelivered)
+        logger.warning(
+            "document watch stream silent for %.0f s with %d documents waiting; reopening",
+            self.stall_seconds,
+            waiting,
+        )
+        call.cancel()
 
     def _resync(self, target: _Target) -> None:
         """Listen to ``target`` afresh (lock held): its state arrives again."""

@@ -471,6 +471,7 @@ def start_runtime(db: Database, timeout: float = 600.0) -> Any:
     runtime = Runtime(db, mediators=[MeetingSessionMediator]).start()
     if not runtime.wait_idle(timeout):
         raise TimeoutError(f"runtime not idle after {timeout}s: {runtime.health()}")
+    runtime.freeze_heap()  # as `boiler run` does once start-up has settled
     return runtime
 
 

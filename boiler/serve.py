@@ -236,7 +236,8 @@ def serve_until_signal(server: Server, runtime: Runtime | None = None) -> None:
         if not server.running:
             server.start()
         while not stop.wait(0.5):
-            pass
+            if runtime is not None:
+                runtime.freeze_heap_when_settled()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

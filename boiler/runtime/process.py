@@ -8,6 +8,7 @@ swallowed; :meth:`Runtime.stop` raises them (``RuntimeFailure``).
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import signal
@@ -116,6 +117,8 @@ class Runtime:
         self._state = "new"
         self._lock = threading.Lock()
         self._stop_requested = threading.Event()
+        #: Whether :meth:`freeze_heap` ran.
+        self.heap_frozen = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Runtime:
@@ -183,11 +186,35 @@ class Runtime:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self._stop_requested.set())
         while not self._stop_requested.wait(0.5):
-            pass
+            self.freeze_heap_when_settled()
         log.info("boiler runtime: stopping")
         self.stop(raise_errors=False)
         for error in self.errors:
             log.error("boiler runtime: recorded %s", error)
+
+    def freeze_heap_when_settled(self) -> bool:
+        """:meth:`freeze_heap` once, the first time sources and builds have
+        settled; True once done (cheap to call again)."""
+        if self.heap_frozen:
+            return True
+        if self._state == "running" and self.sources_ready() and self.wait_idle(0.05):
+            self.freeze_heap()
+        return self.heap_frozen
+
+    def freeze_heap(self) -> None:
+        """Collect garbage once, then keep every object alive now out of later
+        collections (``gc.freeze()``).
+
+        Call it once start-up has settled (``boiler run`` does, when the
+        runtime is first idle): the views, index entries and cached models
+        built at start-up are then scanned by no later full collection (with
+        10,000 views such a collection paused a change for ~0.35 s). Frozen
+        objects are still freed when nothing refers to them; only reference
+        cycles among them are never collected.
+        """
+        gc.collect()
+        gc.freeze()
+        self.heap_frozen = True
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -231,6 +258,7 @@ class Runtime:
             "error_count": len(errors),
             "last_error": str(errors[-1]) if errors else None,
             "source_watches": sum(1 for r in runners if r.watch is not None),
+            "heap_frozen": self.heap_frozen,
         }
 
     def sources_ready(self) -> bool:

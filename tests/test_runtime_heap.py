@@ -33,7 +33,7 @@ def test_the_heap_is_frozen_once_start_up_has_settled(db: Database, unfrozen: No
         frozen = gc.get_freeze_count()
         assert frozen > 0
         assert runtime.freeze_heap_when_settled()  # once: nothing more is frozen
-        assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() <= frozen  # (frozen objects may still be freed)
         view = "users/tijuana/MeetingSession/meeting_1"
         assert "Thomasina" in str(db.get(view).data)
         db.update("tickets/ticket_thomasina", {"attendance": False})  # still live afterwards
@@ -44,3 +44,4 @@ def test_the_heap_is_frozen_once_start_up_has_settled(db: Database, unfrozen: No
         )
     finally:
         runtime.stop()
+    assert gc.get_freeze_count() == 0 and not runtime.heap_frozen  # collectable again

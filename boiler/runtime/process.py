@@ -175,6 +175,10 @@ class Runtime:
             if failure is None:
                 raise
             failure.errors.extend(getattr(engine_failure, "errors", [engine_failure]))
+        finally:
+            if self.heap_frozen:  # what this runtime held may be collected again
+                gc.unfreeze()
+                self.heap_frozen = False
         if raise_errors and failure is not None:
             raise failure
 
@@ -209,8 +213,8 @@ class Runtime:
         runtime is first idle): the views, index entries and cached models
         built at start-up are then scanned by no later full collection (with
         10,000 views such a collection paused a change for ~0.35 s). Frozen
-        objects are still freed when nothing refers to them; only reference
-        cycles among them are never collected.
+        objects are still freed when nothing refers to them; reference cycles
+        among them wait until :meth:`stop`, which unfreezes the heap.
         """
         gc.collect()
         gc.freeze()

@@ -95,11 +95,7 @@ class ViewWriter:
         self.max_attempts = max_attempts
         self.retry_base = retry_base
         self._errors = ErrorLog()
-        lock = threading.Lock()
-        #: Progress (commits done, stopping): flush() and retry backoffs wait on it.
-        self._cond = threading.Condition(lock)
-        #: Something to take: committers wait on it, woken one at a time.
-        self._work = threading.Condition(lock)
+        self._cond = threading.Condition()
         self._pending: dict[str, tuple[dict[str, Any] | None, _dt.datetime]] = {}
         self._inflight = 0
         self._busy: set[str] = set()  # paths in a commit under way
@@ -149,7 +145,6 @@ class ViewWriter:
         with self._cond:
             threads, self._stopping = self._threads, True
             self._cond.notify_all()
-            self._work.notify_all()
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -217,7 +212,7 @@ class ViewWriter:
                 self._pending.pop(path, None)  # re-insert: FIFO by latest enqueue
                 self._pending[path] = (item, version)
             if not (inline and self.inline_commits and self._inflight == 0):
-                self._work.notify()  # one committer (it wakes another if more is left)
+                self._cond.notify_all()
                 return
             batch = self._take()
         self._commit_and_notify(batch)
@@ -259,10 +254,6 @@ class ViewWriter:
                 self._inflight -= len(items)
                 self._busy.difference_update(path for path, _, _ in items)
                 self._cond.notify_all()
-                if self._stopping:
-                    self._work.notify_all()
-                elif self._takeable():  # e.g. a path that waited for this commit
-                    self._work.notify()
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._stats_lock:
@@ -309,14 +300,12 @@ class ViewWriter:
     # -- writer thread --------------------------------------------------------------------------
     def _loop(self) -> None:
         while True:
-            with self._work:
+            with self._cond:
                 while not self._takeable():
                     if self._stopping and not self._pending:
                         return
-                    self._work.wait()
+                    self._cond.wait()
                 items = self._take()
-                if self._takeable():  # more than one batch: another committer helps
-                    self._work.notify()
             self._commit_and_notify(items)
 
     def _commit(

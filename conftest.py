@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from boiler.database import Database, open_database
+from boiler.database.firestore import FirestoreDatabase
 from boiler.testing import FirestoreEmulator
 
 ALL_BACKENDS = ("embedded", "firestore")
@@ -63,6 +64,16 @@ def db(backend: str, request: pytest.FixtureRequest, project_id: str) -> Iterato
     else:
         emulator: FirestoreEmulator = request.getfixturevalue("firestore_emulator")
         database = open_database("firestore", project=project_id, emulator_host=emulator.host)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+@pytest.fixture
+def fdb(firestore_emulator: FirestoreEmulator, project_id: str) -> Iterator[FirestoreDatabase]:
+    """A Firestore database on the session's emulator (Firestore-only tests)."""
+    database = FirestoreDatabase(project=project_id, emulator_host=firestore_emulator.host)
     try:
         yield database
     finally:

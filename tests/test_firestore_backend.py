@@ -12,7 +12,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +40,6 @@ pytestmark = pytest.mark.firestore
 
 if "firestore" not in os.environ.get("BOILER_TEST_BACKENDS", "firestore"):
     pytest.skip("BOILER_TEST_BACKENDS excludes firestore", allow_module_level=True)
-
-
-@pytest.fixture
-def fdb(firestore_emulator: FirestoreEmulator, project_id: str) -> Iterator[FirestoreDatabase]:
-    db = FirestoreDatabase(project=project_id, emulator_host=firestore_emulator.host)
-    try:
-        yield db
-    finally:
-        db.close()
 
 
 def _events(db: FirestoreDatabase, target: str | Query) -> tuple[list[ListenEvent], Any]:

@@ -13,7 +13,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -55,15 +54,6 @@ class Deliveries:
     def clear(self) -> None:
         with self.lock:
             self.items.clear()
-
-
-@pytest.fixture
-def fdb(firestore_emulator: FirestoreEmulator, project_id: str) -> Iterator[FirestoreDatabase]:
-    db = FirestoreDatabase(project=project_id, emulator_host=firestore_emulator.host)
-    try:
-        yield db
-    finally:
-        db.close()
 
 
 def docwatch_threads() -> list[threading.Thread]:

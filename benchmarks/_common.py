@@ -178,6 +178,13 @@ def group_cpu_seconds(pgid: int) -> float:
     return total
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads) used so far by process ``pid``."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_quiet(
     backend: Backend,
     runtime: Any,
@@ -672,6 +679,11 @@ class Client:
     def call(self, name: str, *args: Any) -> Any:
         raise NotImplementedError
 
+    @property
+    def pid(self) -> int | None:
+        """The client's own process (None: it runs in this one)."""
+        return None
+
     def close(self) -> None:
         pass
 
@@ -716,6 +728,10 @@ class RemoteClient(Client):
         self._proc = ctx.Process(target=_client_process, args=(child, host, project), daemon=True)
         self._proc.start()
         self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
 
     def call(self, name: str, *args: Any) -> Any:
         with self._lock:

@@ -4,22 +4,27 @@ A single writer (a separate process on the emulator, so it shares no GIL with
 the runtime; in-process on the embedded store) flips ticket ``attendance`` as
 fast as it can for a fixed time, cycling over the tickets of many meetings
 (each change alters the 3 views of one meeting). A client listening to every
-view document (one target each, as front ends do) records when the LAST view
-reaches its final content.
+view document (one target each, as front ends do; in the writer's process)
+records when the LAST view reaches its final content.
 
-    boiler changes/s = changes written / (time from first write to last view fresh)
+    changes/s = changes written / (time from first write to last view fresh)
 
-compared with the raw single-writer rate of each backend in the same run:
-sequential ``set()`` s per second by the same writer with no runtime. The
+compared with the raw single-writer rate in the same run: sequential
+``set()`` s per second by the same writer with nothing else running. The
 issue's target compares each runtime with the EMULATOR's raw single-writer
-rate (>= 0.8x); both ratios are printed. Each measurement follows a few
-seconds of the same work, untimed (the emulator's JIT is slow when cold).
+rate (>= 0.8x).
 
-On the emulator it also prints the CPU both sides spend per change: the
-emulator's processes (read from /proc) and the runtime's process. On a small
-machine the emulator, which does several times a raw write's work for each
-change (the write, its delivery to the runtime, the view commit, the
-client's deliveries), is what runs out of CPU first.
+On the emulator the same run also measures a **raw pipeline**, the same work
+with no framework: a plain client listens to the tickets only and writes each
+changed meeting's views, computed by hand, in batches; the writer and the
+client are the same. It does less than any runtime can (it knows by hand what
+changes and what each view holds) and shows what this machine allows for the
+work. Boiler and the raw pipeline alternate, after an untimed warm-up of the
+whole workload (the emulator's JIT keeps getting faster for a minute or more;
+whichever ran first used to look worse), and the best round of each counts.
+The CPU each side spent per change is printed: the emulator's processes
+(read from /proc), the pipeline's process (boiler's runtime or the raw
+pipeline) and the client's.
 
     python benchmarks/throughput.py [--quick] [--backends embedded,emulator]
 """
@@ -28,7 +33,9 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import _common as C
@@ -74,148 +81,387 @@ def converge(client: Any, world: C.Meetings, runtime: Any) -> float:
     return float(fresh)
 
 
+class RawPipeline:
+    """The same work with no framework: the floor for any runtime on this backend.
+
+    A plain google-cloud-firestore client listens to every ticket (one Listen
+    stream, one document target per ticket, as boiler's document watch does,
+    but only the tickets: it knows by hand that nothing else changes) and, for
+    each changed ticket, writes its meeting's views, computed by hand, with
+    ``set()`` in one batch per round (a committer thread takes every meeting
+    changed since its last commit, up to 500 writes). No dependency tracking,
+    no versions, no change detection, no retries: less than any runtime does.
+    """
+
+    def __init__(self, client: Any, world: C.Meetings) -> None:
+        from google.cloud.firestore_v1.types import firestore as fs_types
+
+        self.client = client
+        self.world = world
+        self.state = dict(world.attendance)
+        self.meeting_of = {
+            world.ticket(m, uid): m for m in world.meetings for uid in world.participants[m]
+        }
+        self.prefix = client._database_string + "/documents/"
+        self.cond = threading.Condition()
+        self.dirty: set[str] = set()
+        self.busy = False
+        self.stopped = False
+        self.commits = 0
+        self.seen: set[str] = set()
+        self.errors: list[str] = []
+        requests = [
+            fs_types.ListenRequest(
+                database=client._database_string,
+                add_target=fs_types.Target(
+                    target_id=i + 1,
+                    documents=fs_types.Target.DocumentsTarget(documents=[self.prefix + path]),
+                ),
+            )
+            for i, path in enumerate(self.meeting_of)
+        ]
+        self.call = client._firestore_api._transport.listen(
+            self._requests(requests),
+            metadata=[("google-cloud-resource-prefix", client._database_string)],
+        )
+        self.threads = [
+            threading.Thread(target=self._listen, name="raw-listen", daemon=True),
+            threading.Thread(target=self._commit_loop, name="raw-commit", daemon=True),
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _requests(self, requests: list[Any]) -> Any:
+        yield from requests
+        with self.cond:
+            self.cond.wait_for(lambda: self.stopped)
+
+    def _listen(self) -> None:
+        try:
+            for response in self.call:
+                pb = response._pb
+                if pb.WhichOneof("response_type") != "document_change":
+                    continue
+                doc = pb.document_change.document
+                path = doc.name[len(self.prefix) :]
+                attends = doc.fields["attendance"].boolean_value
+                with self.cond:
+                    self.seen.add(path)
+                    self.state[path] = attends
+                    self.dirty.add(self.meeting_of[path])
+                    self.cond.notify_all()
+        except Exception as e:  # cancelled on stop; anything else is reported
+            if not self.stopped:
+                self.errors.append(repr(e))
+
+    def view(self, meeting: str, attendance: dict[str, bool]) -> dict[str, Any]:
+        attending = []
+        for uid in self.world.participants[meeting]:
+            if attendance[self.world.ticket(meeting, uid)]:
+                doc = C.user_doc(uid)
+                attending.append(
+                    {
+                        "name": C.user_name(uid),
+                        "organization": doc["organization"],
+                        "hearingAidRequested": doc["hearingAidRequested"],
+                    }
+                )
+        return {
+            "latitude": 32.88,
+            "longitude": -117.24,
+            "address": "0 Gilman Drive",
+            "inSession": True,
+            "attending": attending,
+            "numHearingAidRequested": sum(a["hearingAidRequested"] for a in attending),
+        }
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self.cond:
+                self.busy = False
+                self.cond.notify_all()
+                self.cond.wait_for(lambda: self.dirty or self.stopped)
+                if self.stopped:
+                    return
+                take = [self.dirty.pop() for _ in range(min(len(self.dirty), 500 // 3))]
+                attendance = dict(self.state)
+                self.busy = True
+            batch = self.client.batch()
+            for m in take:
+                data = self.view(m, attendance)
+                for path in self.world.view_paths(m):
+                    batch.set(self.client.document(path), data)
+            try:
+                batch.commit()
+                self.commits += 1
+            except Exception as e:
+                self.errors.append(repr(e))
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Every ticket seen, every view written for what was seen."""
+        with self.cond:
+            return self.cond.wait_for(
+                lambda: len(self.seen) == len(self.meeting_of) and not self.dirty and not self.busy,
+                timeout,
+            )
+
+    def health(self) -> dict[str, Any]:
+        with self.cond:
+            return {"seen": len(self.seen), "dirty": len(self.dirty), "errors": self.errors[:3]}
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopped = True
+            self.cond.notify_all()
+        self.call.cancel()
+        for t in self.threads:
+            t.join(10)
+
+
+def timed_changes(
+    backend: C.Backend,
+    world: C.Meetings,
+    client: Any,
+    pipeline: Any,
+    seconds: float,
+    warmup: float,
+    on_start: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
+    """Flip tickets flat out for ``seconds`` (after ``warmup`` s of the same
+    work, untimed) while ``pipeline`` keeps the views fresh; rates and CPU."""
+    views = client.listen_documents(world.all_view_paths())
+    assert views == world.view_count, (views, world.view_count)
+    tickets = [world.ticket(m, uid) for m in world.meetings for uid in world.participants[m]]
+    random.Random(7).shuffle(tickets)
+    state = dict(world.attendance)
+    ops = []
+    for i in range(int((seconds + warmup) * 4000)):
+        path = tickets[i % len(tickets)]
+        state[path] = not state[path]
+        ops.append(("update", path, {"attendance": state[path]}))
+    # Warm up (the emulator's JIT, the pipeline's caches) on the same work, untimed.
+    _, _, warm = client.write_for(ops, warmup)
+    for _, path, data in ops[:warm]:
+        world.attendance[path] = data["attendance"]
+    converge(client, world, pipeline)
+    C.wait_quiet(backend, pipeline)
+    ops = ops[warm:]
+    on_start()  # the pipeline's counters start here
+    cpu0 = emulator_cpu(backend)
+    own0 = time.process_time()  # this process: the pipeline (and, embedded, the writer)
+    client0 = None if client.pid is None else C.process_cpu_seconds(client.pid)
+    t0, t1, n = client.write_for(ops, seconds)
+    for _, path, data in ops[:n]:
+        world.attendance[path] = data["attendance"]
+    fresh = converge(client, world, pipeline)
+    own_ms = (time.process_time() - own0) * 1000.0 / max(1, n)
+    client_ms = (
+        None
+        if client0 is None or client.pid is None
+        else (C.process_cpu_seconds(client.pid) - client0) * 1000.0 / max(1, n)
+    )
+    pipeline.wait_idle(60)
+    return {
+        "n": n,
+        "write_secs": t1 - t0,
+        "writer_rate": n / (t1 - t0),
+        "lag": fresh - t1,
+        "rate": n / (fresh - t0),
+        "views": world.view_count,
+        "emulator_cpu_ms": cpu_per_change_ms(backend, cpu0, n),
+        "runtime_cpu_ms": own_ms,
+        "client_cpu_ms": client_ms,
+    }
+
+
 def boiler_rate(backend: C.Backend, meetings: int, seconds: float, warmup: float) -> dict[str, Any]:
     db = backend.open()
     world = C.seed_meetings(db, meetings, PER_MEETING)
     runtime = C.start_runtime(db)
     client = backend.client()
     try:
-        views = client.listen_documents(world.all_view_paths())
-        assert views == world.view_count, (views, world.view_count)
-        tickets = [world.ticket(m, uid) for m in world.meetings for uid in world.participants[m]]
-        random.Random(7).shuffle(tickets)
-        state = dict(world.attendance)
-        ops = []
-        for i in range(int((seconds + warmup) * 4000)):
-            path = tickets[i % len(tickets)]
-            state[path] = not state[path]
-            ops.append(("update", path, {"attendance": state[path]}))
-        # Warm up (the emulator's JIT, the runtime's caches) on the same work, untimed.
-        _, _, warm = client.write_for(ops, warmup)
-        for _, path, data in ops[:warm]:
-            world.attendance[path] = data["attendance"]
-        converge(client, world, runtime)
-        C.wait_quiet(backend, runtime)
-        ops = ops[warm:]
-        builds0 = runtime.engine.stats["builds"]
-        wstats0 = dict(runtime.engine.writer.stats)
-        cpu0 = emulator_cpu(backend)
-        own0 = time.process_time()  # this process: the runtime (and, embedded, the writer)
-        t0, t1, n = client.write_for(ops, seconds)
-        for _, path, data in ops[:n]:
-            world.attendance[path] = data["attendance"]
-        fresh = converge(client, world, runtime)
-        runtime.wait_idle(60)
-        cpu_ms = cpu_per_change_ms(backend, cpu0, n)
-        own_ms = (time.process_time() - own0) * 1000.0 / max(1, n)
-        builds = runtime.engine.stats["builds"] - builds0
-        wstats = {k: v - wstats0[k] for k, v in runtime.engine.writer.stats.items()}
+        start: dict[str, dict[str, int]] = {}
+
+        def on_start() -> None:
+            start["engine"] = dict(runtime.engine.stats)
+            start["writer"] = dict(runtime.engine.writer.stats)
+
+        out = timed_changes(backend, world, client, runtime, seconds, warmup, on_start)
+        estats = {k: v - start["engine"][k] for k, v in runtime.engine.stats.items()}
+        wstats = {k: v - start["writer"][k] for k, v in runtime.engine.writer.stats.items()}
         health = runtime.health()
     finally:
         client.close()
         runtime.stop()
-    total = fresh - t0
     return {
-        "n": n,
-        "write_secs": t1 - t0,
-        "writer_rate": n / (t1 - t0),
-        "lag": fresh - t1,
-        "rate": n / total,
-        "builds": builds,
+        **out,
+        "builds": estats["builds"],
+        "reads": estats["reads"],
+        "commits": wstats["commits"],
         "view_writes": wstats["writes"],
         "skipped": wstats["skipped"],
-        "views": world.view_count,
         "watches": health["watches"],
-        "emulator_cpu_ms": cpu_ms,
-        "runtime_cpu_ms": own_ms,
     }
+
+
+def raw_pipeline_rate(
+    backend: C.Backend, meetings: int, seconds: float, warmup: float
+) -> dict[str, Any]:
+    db = backend.open()
+    world = C.seed_meetings(db, meetings, PER_MEETING)
+    raw = backend.raw_client()
+    pipeline = RawPipeline(raw, world)
+    client = backend.client()
+    try:
+        if not pipeline.wait_idle(120):
+            raise TimeoutError("raw pipeline: first views not written")
+        commits0: list[int] = []
+        out = timed_changes(
+            backend,
+            world,
+            client,
+            pipeline,
+            seconds,
+            warmup,
+            lambda: commits0.append(pipeline.commits),
+        )
+        if pipeline.errors:
+            raise RuntimeError(f"raw pipeline: {pipeline.errors[:3]}")
+    finally:
+        client.close()
+        pipeline.stop()
+        raw.close()
+    return {**out, "commits": pipeline.commits - commits0[0]}
+
+
+def cpu_note(label: str, r: dict[str, Any]) -> str:
+    """Where one scenario's CPU went, per change and in cores."""
+    parts = [("emulator", r.get("emulator_cpu_ms")), ("pipeline process", r["runtime_cpu_ms"])]
+    parts.append(("client process (writer + listener)", r.get("client_cpu_ms")))
+    known = [(name, ms) for name, ms in parts if ms is not None]
+    total = sum(ms for _, ms in known)
+    return (
+        f"{label}: CPU per change "
+        + ", ".join(f"{name} {ms:.2f} ms" for name, ms in known)
+        + f"; together {total:.2f} ms = {total * r['rate'] / 1000.0:.2f} of {os.cpu_count()} cores"
+    )
 
 
 def main() -> None:
     args = C.parse_args(__doc__.splitlines()[0])
     seconds, meetings = (5.0, 100) if args.quick else (20.0, 300)
     warmup = 3.0 if args.quick else 15.0
+    rounds = 1 if args.quick else 2
     report = C.Report("throughput", args)
     report.add(
-        f"writer runs {seconds:.0f} s flat out after {warmup:.0f} s of the same work untimed; boiler: "
+        f"writer runs {seconds:.0f} s flat out after {warmup:.0f} s of the same work untimed; "
         f"{meetings} meetings x {PER_MEETING} participants = {meetings * PER_MEETING} live views, "
-        "each change flips one ticket"
+        "each change flips one ticket; on the emulator the raw pipeline and boiler alternate "
+        f"({rounds} rounds, best of each counts) after {2 * warmup:.0f} s of untimed warm-up"
     )
     rows: list[list[Any]] = []
     notes: list[str] = []
-    boiler_rates: dict[str, float] = {}
+    best: dict[str, float] = {}
     emulator_raw: float | None = None
+
+    def raw_row(label: str, raw: dict[str, Any]) -> None:
+        rows.append([label, raw["n"], raw["rate"], "-", "-", "-", "-"])
+
+    def boiler_row(label: str, b: dict[str, Any]) -> None:
+        rows.append(
+            [
+                label,
+                b["n"],
+                b["rate"],
+                b["writer_rate"],
+                b["lag"] * 1000,
+                b["builds"],
+                b["view_writes"],
+            ]
+        )
+        n = max(1, b["n"])
+        notes.append(
+            f"{label}: {b['builds'] / n:.2f} builds, {b['view_writes'] / n:.2f} view writes, "
+            f"{b['commits'] / n:.2f} commits and {b['reads'] / n:.2f} lookups per change; "
+            f"{b['skipped']} writes skipped as unchanged; {b['watches']} watches"
+        )
+
     with C.backends(args.backends, "bench-throughput") as each:
         for backend in each:
-            raw = raw_rate(backend, seconds, warmup)
-            b = boiler_rate(backend, meetings, seconds, warmup)
-            ratio = b["rate"] / raw["rate"]
-            boiler_rates[backend.kind] = b["rate"]
-            if backend.kind == "emulator":
-                emulator_raw = raw["rate"]
-            rows.append(
-                [
-                    f"{backend.kind}: raw single writer (set/s)",
-                    raw["n"],
-                    raw["rate"],
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                ]
-            )
-            rows.append(
-                [
-                    f"{backend.kind}: boiler (changes/s, fresh)",
-                    b["n"],
-                    b["rate"],
-                    b["writer_rate"],
-                    b["lag"] * 1000,
-                    b["builds"],
-                    b["view_writes"],
-                ]
-            )
+            kind = backend.kind
+            if not backend.remote:
+                raw = raw_rate(backend, seconds, warmup)
+                raw_row(f"{kind}: raw single writer (set/s)", raw)
+                b = boiler_rate(backend, meetings, seconds, warmup)
+                boiler_row(f"{kind}: boiler (changes/s, fresh)", b)
+                best[f"{kind} runtime"] = b["rate"]
+                notes.append(
+                    f"{kind}: boiler / this backend's raw writer = {b['rate'] / raw['rate']:.2f}x"
+                )
+                continue
+            # The emulator's JIT keeps getting faster for a minute or more: warm it
+            # up on the whole workload first, untimed; then alternate.
+            raw_pipeline_rate(backend, meetings, 2.0, 2 * warmup)
+            raws = [raw_rate(backend, seconds / 2, warmup / 3)]
+            raw_row(f"{kind}: raw single writer (set/s)", raws[0])
+            for i in range(1, rounds + 1):
+                b = boiler_rate(backend, meetings, seconds, warmup)
+                boiler_row(f"{kind}: boiler, round {i} (changes/s, fresh)", b)
+                notes.append(cpu_note(f"{kind}: boiler, round {i}", b))
+                p = raw_pipeline_rate(backend, meetings, seconds, warmup)
+                rows.append(
+                    [
+                        f"{kind}: raw pipeline, round {i} (changes/s, fresh)",
+                        p["n"],
+                        p["rate"],
+                        p["writer_rate"],
+                        p["lag"] * 1000,
+                        "-",
+                        p["commits"],
+                    ]
+                )
+                notes.append(cpu_note(f"{kind}: raw pipeline, round {i}", p))
+                best["emulator runtime"] = max(best.get("emulator runtime", 0.0), b["rate"])
+                best["raw pipeline"] = max(best.get("raw pipeline", 0.0), p["rate"])
+            raws.append(raw_rate(backend, seconds / 2, warmup / 3))
+            raw_row(f"{kind}: raw single writer, again (set/s)", raws[-1])
+            emulator_raw = max(r["rate"] for r in raws)
             notes.append(
-                f"{backend.kind}: boiler / this backend's raw writer = {ratio:.2f}x; "
-                f"{b['builds'] / max(1, b['n']):.2f} builds and {b['view_writes'] / max(1, b['n']):.2f} "
-                f"view writes per change (3 views per change; coalescing lowers it), "
-                f"{b['skipped']} writes skipped as unchanged, {b['watches']} watches"
+                f"{kind}: emulator CPU per raw write {raws[-1]['emulator_cpu_ms']:.2f} ms "
+                f"(first run {raws[0]['emulator_cpu_ms']:.2f} ms)"
             )
-            if backend.remote:
-                notes.append(
-                    f"{backend.kind}: the runtime's process used {b['runtime_cpu_ms']:.2f} ms CPU per "
-                    f"change (all its threads): one core keeps up with "
-                    f"{1000.0 / b['runtime_cpu_ms']:.0f} changes/s"
-                )
-            if raw["emulator_cpu_ms"] is not None and b["emulator_cpu_ms"] is not None:
-                cores = os.cpu_count() or 1
-                ceiling = cores * 1000.0 / b["emulator_cpu_ms"]
-                notes.append(
-                    f"emulator CPU per change: raw write {raw['emulator_cpu_ms']:.2f} ms, boiler "
-                    f"{b['emulator_cpu_ms']:.2f} ms (the write, its delivery to the runtime, the "
-                    f"view commit, the client's deliveries); even with all {cores} cores to itself "
-                    f"the emulator could serve at most {ceiling:.0f} boiler changes/s "
-                    f"({ceiling / raw['rate']:.2f}x the raw writer)"
-                )
     report.table(
         "sustained changes per second",
         ["scenario", "changes", "per s", "writer/s", "lag ms", "builds", "view writes"],
         rows,
     )
     report.add(
-        "(per s: changes / (first write .. last view fresh); writer/s: the writer's own rate while the runtime ran;"
+        "(per s: changes / (first write .. last view fresh); writer/s: the writer's own rate "
+        "meanwhile; lag: last write -> last view fresh;"
     )
-    report.add(" lag: last write -> last view fresh)\n")
+    report.add(
+        " raw pipeline: no framework; a plain client listens to the tickets and writes each "
+        "changed meeting's views, computed by hand, in batches (view writes: its commits))\n"
+    )
     for note in notes:
         report.add(note)
     if emulator_raw is not None:
         report.add(
-            f"\ntarget (boiler changes/s vs the emulator's raw single-writer rate, "
-            f"{emulator_raw:.0f}/s in this run, >= 0.8x):"
+            f"\ntarget (changes/s vs the emulator's raw single-writer rate, the faster of its "
+            f"two runs: {emulator_raw:.0f}/s, >= 0.8x):"
         )
-        for kind, rate in boiler_rates.items():
+        for label, rate in best.items():
             r = rate / emulator_raw
-            report.add(f"  {kind} runtime: {r:.2f}x: {C.verdict(r >= 0.8)}")
+            verdict = (
+                "(no framework: the floor for this work here)"
+                if label == "raw pipeline"
+                else C.verdict(r >= 0.8)
+            )
+            report.add(f"  {label}: {r:.2f}x {verdict}")
+        if "raw pipeline" in best and "emulator runtime" in best:
+            report.add(
+                f"  emulator runtime / raw pipeline: {best['emulator runtime'] / best['raw pipeline']:.2f}x"
+            )
     report.save()
 
 

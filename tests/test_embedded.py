@@ -159,6 +159,62 @@ def test_concurrent_transactional_increments_are_exact(tmp_path: Path) -> None:
         assert db.get("counters/c").to_dict() == {"n": threads * per_thread}
 
 
+def test_the_file_records_each_commit_time(tmp_path: Path) -> None:
+    """Commits that only write documents store their time through a trigger
+    (one statement); commits with deletes write it themselves."""
+    from boiler.database._codec import to_micros
+    from boiler.database._sqlite import SqliteFile
+
+    path = str(tmp_path / "times.db")
+    with EmbeddedDatabase(path) as db:
+        batch = db.batch()
+        batch.set("t/a", {"n": 1})
+        batch.set("t/b", {"n": 2})
+        written = batch.commit()[0].update_time
+        stored = SqliteFile(path)
+        try:
+            assert stored.last_commit() == to_micros(written)
+            deleted = db.delete("t/a").update_time
+            assert stored.last_commit() == to_micros(deleted)
+            assert sorted(p for p, *_ in stored.load()) == ["t/b"]
+        finally:
+            stored.close()
+
+
+def test_snapshot_reads_never_see_half_a_commit(db: EmbeddedDatabase) -> None:
+    """Transactions read without the store's lock: each one must still see
+    every commit wholly or not at all while commits keep coming."""
+    stop = threading.Event()
+    torn: list[tuple[Any, Any]] = []
+    reads = [0]
+
+    def write() -> None:
+        for i in range(1, 400):
+            batch = db.batch()
+            batch.set("pair/a", {"i": i})
+            batch.set("pair/b", {"i": i})
+            batch.commit()
+        stop.set()
+
+    def read() -> None:
+        while not stop.is_set():
+            with db.transaction(read_only=True) as tx:
+                a, b = tx.get_all(["pair/a", "pair/b"])
+                first = tx.get("pair/a")
+            if a.get("i") != b.get("i") or first.get("i") != a.get("i"):
+                torn.append((a.to_dict(), b.to_dict()))
+            reads[0] += 1
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for t in readers:
+        t.start()
+    write()
+    for t in readers:
+        t.join(timeout=30)
+    assert reads[0] > 0 and torn == []
+    assert db._retained == set()  # old versions released once no reader needs them
+
+
 def test_conflicting_transaction_writes_nothing(db: EmbeddedDatabase) -> None:
     db.set("c/a", {"n": 1})
     with pytest.raises(TransactionConflict), db.transaction() as tx:

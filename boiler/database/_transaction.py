@@ -60,9 +60,12 @@ class EmbeddedTransaction(Transaction):
         doc_paths = [paths.document_path(p) for p in paths_]
         at_us = self._begin_read()
         db = self._db
-        with db._lock:
-            db._check_open()
-            recs = db._read_recs(doc_paths, at_us)
+        db._check_open()
+        # No lock: every commit older than the snapshot was installed before it
+        # began (both under the store's lock), and while it is registered no
+        # version it may need is dropped; each dict lookup is atomic. Waiting
+        # for the lock here made busy readers queue behind commits.
+        recs = db._read_recs(doc_paths, at_us)
         for p, r in zip(doc_paths, recs, strict=True):
             self._doc_reads[p] = None if r is None else r.update_us
         read_time = from_micros(at_us)

@@ -472,9 +472,10 @@ def seed_meetings(
 
 def start_runtime(db: Database, timeout: float = 600.0) -> Any:
     """A started Runtime with the meeting-room view mediator, views all built."""
-    from boiler.runtime.process import Runtime
+    from boiler.runtime.process import SWITCH_INTERVAL, Runtime
     from examples.meeting_room.mediators import MeetingSessionMediator
 
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as `boiler run` does
     runtime = Runtime(db, mediators=[MeetingSessionMediator]).start()
     if not runtime.wait_idle(timeout):
         raise TimeoutError(f"runtime not idle after {timeout}s: {runtime.health()}")

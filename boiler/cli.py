@@ -15,6 +15,7 @@ from .application import App
 from .config import Config
 from .context import Context
 from .exceptions import BoilerError
+from .runtime.process import SWITCH_INTERVAL
 
 log = logging.getLogger("boiler.cli")
 
@@ -87,6 +88,15 @@ def main(verbose: int) -> None:
 @click.option(
     "--web-only", is_flag=True, help="Serve HTTP and Socket.IO only; another process runs APP."
 )
+@click.option(
+    "--switch-interval",
+    default=SWITCH_INTERVAL,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True, max=1.0),
+    envvar="BOILER_SWITCH_INTERVAL",
+    help="Seconds a Python thread may hold the GIL while others wait (sys.setswitchinterval; "
+    "Python's default is 0.005).",
+)
 def run(
     target: str,
     workers: int,
@@ -96,11 +106,15 @@ def run(
     message_queue: str | None,
     channel: str,
     web_only: bool,
+    switch_interval: float,
 ) -> None:
     """Run APP (``module:attr``) and serve it over HTTP and Socket.IO until SIGTERM/SIGINT."""
     from .auth import verifier_from_config
     from .serve import Server, serve_until_signal
 
+    # This process is the runtime's: its threads hand work to each other all
+    # the time, and a thread woken up waits for the GIL up to the interval.
+    sys.setswitchinterval(switch_interval)
     app = load_app(target)
     runtime = None
     try:

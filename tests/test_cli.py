@@ -10,7 +10,9 @@ writing does not, so the test tampers with views only while nothing runs).
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,10 +21,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from boiler.cli import main
 from boiler.database import Database, open_database
+from boiler.runtime.process import SWITCH_INTERVAL
 from boiler.testing import wait_for
 from examples.meeting_room.tests.helpers import actual_views, divergence, view_path
 
@@ -91,6 +95,10 @@ def ran(tmp_path: Path) -> Path:
                     return len(actual_views(db)) == 3 and divergence(db) == ""
 
             wait_for(three_fresh_views, timeout=60, message=lambda: log.read_text())
+            url = re.search(r"serving (http://\S+)", log.read_text())
+            assert url is not None, log.read_text()
+            health = requests.get(f"{url.group(1)}/healthz", timeout=10).json()
+            (tmp_path / "health.json").write_text(json.dumps(health))
             os.killpg(proc.pid, signal.SIGTERM)
             assert proc.wait(30) == 0, log.read_text()
         finally:
@@ -109,6 +117,21 @@ def test_run_seeds_fresh_directory_and_writes_views(ran: Path) -> None:
             view_path(u) for u in ("joshua", "thomasina", "tijuana")
         )
         assert divergence(db) == ""
+
+
+@pytest.mark.timeout(180)
+def test_run_shortens_the_gil_switch_interval(ran: Path) -> None:
+    health = json.loads((ran / "health.json").read_text())
+    assert health["running"] is True
+    assert health["switch_interval"] == pytest.approx(SWITCH_INTERVAL)
+    assert SWITCH_INTERVAL < 0.005  # Python's default
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "2", "fast"])
+def test_a_bad_switch_interval_is_a_usage_error(value: str) -> None:
+    result = CliRunner().invoke(main, ["run", APP, "--switch-interval", value])
+    assert result.exit_code == 2, result.output
+    assert "--switch-interval" in result.output, result.output
 
 
 @pytest.mark.timeout(180)

@@ -12,6 +12,7 @@ import gc
 import logging
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
     from ..mediators.base import Mediator
 
 log = logging.getLogger("boiler.runtime")
+
+#: The GIL switch interval ``boiler run`` sets (``--switch-interval``), in
+#: seconds; Python's default is 0.005. The runtime's threads hand work to each
+#: other constantly, and a woken thread waits for the GIL up to this long while
+#: another runs: with the default, a writer thread in the runtime's process
+#: (say, a REST handler) managed ~600 embedded-store writes/s while the
+#: runtime built views; with 0.0005 s, ~2,100-2,500 (benchmarks/throughput.py).
+SWITCH_INTERVAL = 0.0005
 
 _STOP = object()
 
@@ -263,6 +272,7 @@ class Runtime:
             "last_error": str(errors[-1]) if errors else None,
             "source_watches": sum(1 for r in runners if r.watch is not None),
             "heap_frozen": self.heap_frozen,
+            "switch_interval": sys.getswitchinterval(),
         }
 
     def sources_ready(self) -> bool:

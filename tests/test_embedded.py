@@ -181,6 +181,25 @@ def test_the_file_records_each_commit_time(tmp_path: Path) -> None:
             stored.close()
 
 
+def test_a_commit_with_more_values_than_one_statement_takes_is_written(tmp_path: Path) -> None:
+    import sqlite3
+
+    from boiler.database._sqlite import SqliteFile
+
+    path = str(tmp_path / "many.db")
+    stored = SqliteFile(path)
+    stored._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite < 3.32
+    rows = [(f"t/{i:03d}", {"i": i}, 7, 7) for i in range(300)]  # 1,200 values
+    stored.commit(rows, 7)
+    stored.commit([("t/x", {"i": -1}, 8, 8)], 8)  # one statement
+    stored.close()
+    stored = SqliteFile(path)
+    try:
+        assert len(list(stored.load())) == 301 and stored.last_commit() == 8
+    finally:
+        stored.close()
+
+
 def test_snapshot_reads_never_see_half_a_commit(db: EmbeddedDatabase) -> None:
     """Transactions read without the store's lock: each one must still see
     every commit wholly or not at all while commits keep coming."""

@@ -29,8 +29,8 @@ CREATE TABLE IF NOT EXISTS documents (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS documents_commit_time AFTER INSERT ON documents
 BEGIN
-    INSERT INTO meta VALUES ('last_commit_us', NEW.update_us)
-    ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value);
+    INSERT OR REPLACE INTO meta SELECT 'last_commit_us', max(NEW.update_us,
+        coalesce((SELECT value FROM meta WHERE key = 'last_commit_us'), 0));
 END;
 """
 
@@ -67,8 +67,11 @@ class SqliteFile:
     def commit(self, rows: Sequence[Row], commit_us: int) -> None:
         """Write ``rows`` and the commit time atomically (all or nothing)."""
         conn = self._conn
-        if rows and all(
-            data is not None and update_us == commit_us for _, data, _, update_us in rows
+        if (
+            rows
+            # bound parameters one statement may have (999 before SQLite 3.32)
+            and 4 * len(rows) <= conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            and all(data is not None and update_us == commit_us for _, data, _, update_us in rows)
         ):
             params: list[object] = []
             for path, data, create_us, update_us in rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 import sys
 import time
@@ -18,6 +19,12 @@ from .exceptions import BoilerError
 from .runtime.process import SWITCH_INTERVAL
 
 log = logging.getLogger("boiler.cli")
+
+
+def _finite(param: click.Parameter, value: float) -> float:
+    if not math.isfinite(value):  # FloatRange lets NaN through (every comparison is false)
+        raise click.BadParameter(f"{value!r} is not a number of seconds", param=param)
+    return value
 
 
 def load_app(target: str) -> App:
@@ -92,7 +99,8 @@ def main(verbose: int) -> None:
     "--switch-interval",
     default=SWITCH_INTERVAL,
     show_default=True,
-    type=click.FloatRange(min=0.0, min_open=True, max=1.0),
+    type=click.FloatRange(min=1e-6, max=1.0),
+    callback=lambda ctx, param, value: _finite(param, value),
     envvar="BOILER_SWITCH_INTERVAL",
     help="Seconds a Python thread may hold the GIL while others wait (sys.setswitchinterval; "
     "Python's default is 0.005).",
@@ -112,8 +120,9 @@ def run(
     from .auth import verifier_from_config
     from .serve import Server, serve_until_signal
 
-    # This process is the runtime's: its threads hand work to each other all
-    # the time, and a thread woken up waits for the GIL up to the interval.
+    # This process is boiler's: its threads (runtime, request handlers) hand
+    # work to each other all the time, and a woken one waits for the GIL up to
+    # the interval.
     sys.setswitchinterval(switch_interval)
     app = load_app(target)
     runtime = None

@@ -51,6 +51,11 @@ def parse_args(description: str) -> argparse.Namespace:
     )
     args = parser.parse_args()
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    # Every measurement of the run (raw floors included) with the GIL switch
+    # interval `boiler run` sets for its process.
+    from boiler.runtime.process import SWITCH_INTERVAL
+
+    sys.setswitchinterval(SWITCH_INTERVAL)
     return args
 
 
@@ -472,10 +477,9 @@ def seed_meetings(
 
 def start_runtime(db: Database, timeout: float = 600.0) -> Any:
     """A started Runtime with the meeting-room view mediator, views all built."""
-    from boiler.runtime.process import SWITCH_INTERVAL, Runtime
+    from boiler.runtime.process import Runtime
     from examples.meeting_room.mediators import MeetingSessionMediator
 
-    sys.setswitchinterval(SWITCH_INTERVAL)  # as `boiler run` does
     runtime = Runtime(db, mediators=[MeetingSessionMediator]).start()
     if not runtime.wait_idle(timeout):
         raise TimeoutError(f"runtime not idle after {timeout}s: {runtime.health()}")

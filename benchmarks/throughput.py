@@ -82,7 +82,7 @@ def converge(client: Any, world: C.Meetings, runtime: Any) -> float:
 
 
 class RawPipeline:
-    """The same work with no framework: the floor for any runtime on this backend.
+    """The same work with no framework: what this machine allows for it.
 
     A plain google-cloud-firestore client listens to every ticket (one Listen
     stream, one document target per ticket, as boiler's document watch does,
@@ -108,6 +108,7 @@ class RawPipeline:
         self.busy = False
         self.stopped = False
         self.commits = 0
+        self.view_writes = 0
         self.seen: set[str] = set()
         self.errors: list[str] = []
         requests = [
@@ -194,6 +195,7 @@ class RawPipeline:
             try:
                 batch.commit()
                 self.commits += 1
+                self.view_writes += 3 * len(take)
             except Exception as e:
                 self.errors.append(repr(e))
 
@@ -254,6 +256,7 @@ def timed_changes(
     for _, path, data in ops[:n]:
         world.attendance[path] = data["attendance"]
     fresh = converge(client, world, pipeline)
+    emulator_ms = cpu_per_change_ms(backend, cpu0, n)  # all three sampled here
     own_ms = (time.process_time() - own0) * 1000.0 / max(1, n)
     client_ms = (
         None
@@ -268,7 +271,7 @@ def timed_changes(
         "lag": fresh - t1,
         "rate": n / (fresh - t0),
         "views": world.view_count,
-        "emulator_cpu_ms": cpu_per_change_ms(backend, cpu0, n),
+        "emulator_cpu_ms": emulator_ms,
         "runtime_cpu_ms": own_ms,
         "client_cpu_ms": client_ms,
     }
@@ -323,7 +326,7 @@ def raw_pipeline_rate(
             pipeline,
             seconds,
             warmup,
-            lambda: commits0.append(pipeline.commits),
+            lambda: commits0.extend((pipeline.commits, pipeline.view_writes)),
         )
         if pipeline.errors:
             raise RuntimeError(f"raw pipeline: {pipeline.errors[:3]}")
@@ -331,7 +334,11 @@ def raw_pipeline_rate(
         client.close()
         pipeline.stop()
         raw.close()
-    return {**out, "commits": pipeline.commits - commits0[0]}
+    return {
+        **out,
+        "commits": pipeline.commits - commits0[0],
+        "view_writes": pipeline.view_writes - commits0[1],
+    }
 
 
 def cpu_note(label: str, r: dict[str, Any]) -> str:
@@ -417,7 +424,7 @@ def main() -> None:
                         p["writer_rate"],
                         p["lag"] * 1000,
                         "-",
-                        p["commits"],
+                        p["view_writes"],
                     ]
                 )
                 notes.append(cpu_note(f"{kind}: raw pipeline, round {i}", p))
@@ -441,7 +448,7 @@ def main() -> None:
     )
     report.add(
         " raw pipeline: no framework; a plain client listens to the tickets and writes each "
-        "changed meeting's views, computed by hand, in batches (view writes: its commits))\n"
+        "changed meeting's views, computed by hand, in batches)\n"
     )
     for note in notes:
         report.add(note)
@@ -453,7 +460,7 @@ def main() -> None:
         for label, rate in best.items():
             r = rate / emulator_raw
             verdict = (
-                "(no framework: the floor for this work here)"
+                "(no framework: the most this machine gave the same work)"
                 if label == "raw pipeline"
                 else C.verdict(r >= 0.8)
             )

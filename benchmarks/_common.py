@@ -51,11 +51,6 @@ def parse_args(description: str) -> argparse.Namespace:
     )
     args = parser.parse_args()
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    # Every measurement of the run (raw floors included) with the GIL switch
-    # interval `boiler run` sets for its process.
-    from boiler.runtime.process import SWITCH_INTERVAL
-
-    sys.setswitchinterval(SWITCH_INTERVAL)
     return args
 
 

@@ -16,13 +16,13 @@ from .application import App
 from .config import Config
 from .context import Context
 from .exceptions import BoilerError
-from .runtime.process import SWITCH_INTERVAL
 
 log = logging.getLogger("boiler.cli")
 
 
-def _finite(param: click.Parameter, value: float) -> float:
-    if not math.isfinite(value):  # FloatRange lets NaN through (every comparison is false)
+def _finite(param: click.Parameter, value: float | None) -> float | None:
+    # FloatRange lets NaN through (every comparison with NaN is false)
+    if value is not None and not math.isfinite(value):
         raise click.BadParameter(f"{value!r} is not a number of seconds", param=param)
     return value
 
@@ -97,13 +97,13 @@ def main(verbose: int) -> None:
 )
 @click.option(
     "--switch-interval",
-    default=SWITCH_INTERVAL,
-    show_default=True,
+    default=None,
     type=click.FloatRange(min=1e-6, max=1.0),
     callback=lambda ctx, param, value: _finite(param, value),
     envvar="BOILER_SWITCH_INTERVAL",
     help="Seconds a Python thread may hold the GIL while others wait (sys.setswitchinterval; "
-    "Python's default is 0.005).",
+    "default: Python's, 0.005). Shorter lets request handlers write faster while the runtime "
+    "rebuilds, but slows large rebuilds (docs/runtime.md).",
 )
 def run(
     target: str,
@@ -114,16 +114,14 @@ def run(
     message_queue: str | None,
     channel: str,
     web_only: bool,
-    switch_interval: float,
+    switch_interval: float | None,
 ) -> None:
     """Run APP (``module:attr``) and serve it over HTTP and Socket.IO until SIGTERM/SIGINT."""
     from .auth import verifier_from_config
     from .serve import Server, serve_until_signal
 
-    # This process is boiler's: its threads (runtime, request handlers) hand
-    # work to each other all the time, and a woken one waits for the GIL up to
-    # the interval.
-    sys.setswitchinterval(switch_interval)
+    if switch_interval is not None:
+        sys.setswitchinterval(switch_interval)
     app = load_app(target)
     runtime = None
     try:

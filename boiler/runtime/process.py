@@ -27,14 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("boiler.runtime")
 
-#: The GIL switch interval ``boiler run`` sets (``--switch-interval``), in
-#: seconds; Python's default is 0.005. The runtime's threads hand work to each
-#: other constantly, and a woken thread waits for the GIL up to this long while
-#: another runs: with the default, a writer thread in the runtime's process
-#: (say, a REST handler) managed ~600 embedded-store writes/s while the
-#: runtime built views; with 0.0005 s, ~2,100-2,500 (benchmarks/throughput.py).
-SWITCH_INTERVAL = 0.0005
-
 _STOP = object()
 
 

@@ -8,7 +8,8 @@ change to a shared location — which alters 1,000 views — until a client
 listener has seen all 1,000 view documents updated (target <= 1 s on the
 emulator). Each change starts once the runtime is idle and the emulator's
 processes are quiet (< 5% of a core over 0.5 s): setting up (a client adding
-10,000 listen targets) leaves the emulator busy for a while. ``--quick``: 200 meetings (2,000 views; the change alters 200).
+10,000 listen targets) leaves the emulator busy for a while. ``--quick``: 200
+meetings (2,000 views; the change alters 200).
 
     python benchmarks/scale.py [--quick] [--backends embedded,emulator]
 """

@@ -227,10 +227,11 @@ def timed_changes(
     pipeline: Any,
     seconds: float,
     warmup: float,
-    on_start: Callable[[], None] = lambda: None,
+    counters: Callable[[], dict[str, int]],
 ) -> dict[str, Any]:
     """Flip tickets flat out for ``seconds`` (after ``warmup`` s of the same
-    work, untimed) while ``pipeline`` keeps the views fresh; rates and CPU."""
+    work, untimed) while ``pipeline`` keeps the views fresh; rates, CPU, and
+    how much each of the pipeline's ``counters`` grew meanwhile."""
     views = client.listen_documents(world.all_view_paths())
     assert views == world.view_count, (views, world.view_count)
     tickets = [world.ticket(m, uid) for m in world.meetings for uid in world.participants[m]]
@@ -248,7 +249,7 @@ def timed_changes(
     converge(client, world, pipeline)
     C.wait_quiet(backend, pipeline)
     ops = ops[warm:]
-    on_start()  # the pipeline's counters start here
+    counted0 = counters()
     cpu0 = emulator_cpu(backend)
     own0 = time.process_time()  # this process: the pipeline (and, embedded, the writer)
     client0 = None if client.pid is None else C.process_cpu_seconds(client.pid)
@@ -264,7 +265,9 @@ def timed_changes(
         else (C.process_cpu_seconds(client.pid) - client0) * 1000.0 / max(1, n)
     )
     pipeline.wait_idle(60)
+    counted = {k: v - counted0[k] for k, v in counters().items()}
     return {
+        **counted,
         "n": n,
         "write_secs": t1 - t0,
         "writer_rate": n / (t1 - t0),
@@ -283,28 +286,20 @@ def boiler_rate(backend: C.Backend, meetings: int, seconds: float, warmup: float
     runtime = C.start_runtime(db)
     client = backend.client()
     try:
-        start: dict[str, dict[str, int]] = {}
-
-        def on_start() -> None:
-            start["engine"] = dict(runtime.engine.stats)
-            start["writer"] = dict(runtime.engine.writer.stats)
-
-        out = timed_changes(backend, world, client, runtime, seconds, warmup, on_start)
-        estats = {k: v - start["engine"][k] for k, v in runtime.engine.stats.items()}
-        wstats = {k: v - start["writer"][k] for k, v in runtime.engine.writer.stats.items()}
+        out = timed_changes(
+            backend,
+            world,
+            client,
+            runtime,
+            seconds,
+            warmup,
+            lambda: {**runtime.engine.stats, **runtime.engine.writer.stats},
+        )
         health = runtime.health()
     finally:
         client.close()
         runtime.stop()
-    return {
-        **out,
-        "builds": estats["builds"],
-        "reads": estats["reads"],
-        "commits": wstats["commits"],
-        "view_writes": wstats["writes"],
-        "skipped": wstats["skipped"],
-        "watches": health["watches"],
-    }
+    return {**out, "view_writes": out["writes"], "watches": health["watches"]}
 
 
 def raw_pipeline_rate(
@@ -318,7 +313,6 @@ def raw_pipeline_rate(
     try:
         if not pipeline.wait_idle(120):
             raise TimeoutError("raw pipeline: first views not written")
-        commits0: list[int] = []
         out = timed_changes(
             backend,
             world,
@@ -326,7 +320,7 @@ def raw_pipeline_rate(
             pipeline,
             seconds,
             warmup,
-            lambda: commits0.extend((pipeline.commits, pipeline.view_writes)),
+            lambda: {"commits": pipeline.commits, "view_writes": pipeline.view_writes},
         )
         if pipeline.errors:
             raise RuntimeError(f"raw pipeline: {pipeline.errors[:3]}")
@@ -334,11 +328,7 @@ def raw_pipeline_rate(
         client.close()
         pipeline.stop()
         raw.close()
-    return {
-        **out,
-        "commits": pipeline.commits - commits0[0],
-        "view_writes": pipeline.view_writes - commits0[1],
-    }
+    return out
 
 
 def cpu_note(label: str, r: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import itertools
 import multiprocessing as mp
 import os
 import platform
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -488,6 +489,56 @@ def start_runtime(db: Database, timeout: float = 600.0) -> Any:
     return runtime
 
 
+# -- endless write workloads ----------------------------------------------------------------
+
+#: One write: ``(kind, path, data)``, kind ``"set"``, ``"merge"`` or ``"update"``.
+Op = tuple[str, str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RawSets:
+    """``set()`` s of small documents, cycling over ``docs`` paths, without end
+    (picklable: a writer in another process iterates it itself)."""
+
+    docs: int = 1000
+    start: int = 0  # the first op's number (its ``v``)
+
+    def __iter__(self) -> Iterator[Op]:
+        payload = "x" * 64
+        for i in itertools.count(self.start):
+            yield ("set", f"rawwrites/d{i % self.docs:04d}", {"v": i, "payload": payload})
+
+
+@dataclass(frozen=True)
+class TicketFlips:
+    """Updates flipping each ticket's ``attendance`` in turn, without end;
+    ``skip`` ops already applied. :meth:`state` is the attendance after more."""
+
+    tickets: tuple[str, ...]
+    start: dict[str, bool]
+    skip: int = 0
+
+    def state(self, applied: int) -> dict[str, bool]:
+        """Each ticket's attendance once ``skip + applied`` ops are applied."""
+        rounds, rest = divmod(self.skip + applied, len(self.tickets))
+        return {
+            path: self.start[path] ^ ((rounds + (i < rest)) % 2 == 1)
+            for i, path in enumerate(self.tickets)
+        }
+
+    def after(self, applied: int) -> TicketFlips:
+        """The same sequence, continuing after ``applied`` more ops."""
+        return TicketFlips(self.tickets, self.start, self.skip + applied)
+
+    def __iter__(self) -> Iterator[Op]:
+        state = self.state(0)
+        n = len(self.tickets)
+        for i in itertools.count(self.skip):
+            path = self.tickets[i % n]
+            state[path] = not state[path]
+            yield ("update", path, {"attendance": state[path]})
+
+
 # -- a front-end-like client ----------------------------------------------------------------
 
 
@@ -612,9 +663,7 @@ class ClientCore:
                 self.db.set(path, data, merge=kind == "merge")
         return t0, time.perf_counter()
 
-    def write_for(
-        self, ops: list[tuple[str, str, dict[str, Any]]], seconds: float
-    ) -> tuple[float, float, int]:
+    def write_for(self, ops: Iterable[Op], seconds: float) -> tuple[float, float, int]:
         """Apply ``ops`` in order until ``seconds`` elapse (or ops run out).
 
         One untimed warm-up write first (opens the channel)."""
@@ -677,9 +726,7 @@ class Client:
     def write(self, ops: list[tuple[str, str, dict[str, Any]]]) -> tuple[float, float]:
         return self.call("write", ops)
 
-    def write_for(
-        self, ops: list[tuple[str, str, dict[str, Any]]], seconds: float
-    ) -> tuple[float, float, int]:
+    def write_for(self, ops: Iterable[Op], seconds: float) -> tuple[float, float, int]:
         return self.call("write_for", ops, seconds)
 
     def call(self, name: str, *args: Any) -> Any:

@@ -57,13 +57,10 @@ def cpu_per_change_ms(backend: C.Backend, cpu0: float | None, n: int) -> float |
 def raw_rate(backend: C.Backend, seconds: float, warmup: float) -> dict[str, Any]:
     client = backend.client()
     try:
-        ops = [
-            ("set", f"rawwrites/d{i % 1000:04d}", {"v": i, "payload": "x" * 64})
-            for i in range(int(seconds * 4000))
-        ]
-        client.write_for(ops, warmup)  # the emulator's JIT warms up on this path too
+        # the emulator's JIT warms up on this path too; then new values only
+        _, _, warm = client.write_for(C.RawSets(), warmup)
         cpu0 = emulator_cpu(backend)
-        t0, t1, n = client.write_for(ops, seconds)
+        t0, t1, n = client.write_for(C.RawSets(start=warm), seconds)
         cpu_ms = cpu_per_change_ms(backend, cpu0, n)
     finally:
         client.close()
@@ -236,26 +233,19 @@ def timed_changes(
     assert views == world.view_count, (views, world.view_count)
     tickets = [world.ticket(m, uid) for m in world.meetings for uid in world.participants[m]]
     random.Random(7).shuffle(tickets)
-    state = dict(world.attendance)
-    ops = []
-    for i in range(int((seconds + warmup) * 4000)):
-        path = tickets[i % len(tickets)]
-        state[path] = not state[path]
-        ops.append(("update", path, {"attendance": state[path]}))
+    ops = C.TicketFlips(tuple(tickets), {t: world.attendance[t] for t in tickets})
     # Warm up (the emulator's JIT, the pipeline's caches) on the same work, untimed.
     _, _, warm = client.write_for(ops, warmup)
-    for _, path, data in ops[:warm]:
-        world.attendance[path] = data["attendance"]
+    world.attendance.update(ops.state(warm))
     converge(client, world, pipeline)
     C.wait_quiet(backend, pipeline)
-    ops = ops[warm:]
+    ops = ops.after(warm)
     counted0 = counters()
     cpu0 = emulator_cpu(backend)
     own0 = time.process_time()  # this process: the pipeline (and, embedded, the writer)
     client0 = None if client.pid is None else C.process_cpu_seconds(client.pid)
     t0, t1, n = client.write_for(ops, seconds)
-    for _, path, data in ops[:n]:
-        world.attendance[path] = data["attendance"]
+    world.attendance.update(ops.state(n))
     fresh = converge(client, world, pipeline)
     emulator_ms = cpu_per_change_ms(backend, cpu0, n)  # all three sampled here
     own_ms = (time.process_time() - own0) * 1000.0 / max(1, n)

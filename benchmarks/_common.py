@@ -358,6 +358,30 @@ class Meetings:
             if self.attendance[self.ticket(meeting, uid)]
         ]
 
+    def view_data(self, meeting: str, attendance: dict[str, bool]) -> dict[str, Any]:
+        """A view document's content (as boiler writes it, less ``_boiler``),
+        computed by hand for ``attendance`` (ticket path -> attends)."""
+        attending = []
+        for uid in self.participants[meeting]:
+            if attendance[self.ticket(meeting, uid)]:
+                doc = user_doc(uid)
+                attending.append(
+                    {
+                        "name": user_name(uid),
+                        "organization": doc["organization"],
+                        "hearingAidRequested": doc["hearingAidRequested"],
+                    }
+                )
+        location = location_doc(int(self.location_of[meeting][1:]))
+        return {
+            "latitude": location["latitude"],
+            "longitude": location["longitude"],
+            "address": location["address"],
+            "inSession": True,
+            "attending": attending,
+            "numHearingAidRequested": sum(a["hearingAidRequested"] for a in attending),
+        }
+
     def expected_views(self, meeting: str) -> dict[str, dict[str, Any]]:
         """``{view path: {"attending": [...]}}`` for the current attendance."""
         attending = []
@@ -390,6 +414,18 @@ def user_doc(uid: str) -> dict[str, Any]:
     }
 
 
+def location_doc(i: int) -> dict[str, Any]:
+    lid = f"l{i:03d}"
+    return {
+        "latitude": 32.88 + i / 1000,
+        "longitude": -117.24,
+        "address": f"{i} Gilman Drive",
+        "obj_type": "Location",
+        "doc_id": lid,
+        "doc_ref": f"locations/{lid}",
+    }
+
+
 def seed_meetings(
     db: Database,
     meetings: int,
@@ -411,20 +447,7 @@ def seed_meetings(
         raise ValueError("per_meeting > users")
     docs: list[tuple[str, dict[str, Any]]] = []
     for i in range(locations):
-        lid = f"l{i:03d}"
-        docs.append(
-            (
-                f"locations/{lid}",
-                {
-                    "latitude": 32.88 + i / 1000,
-                    "longitude": -117.24,
-                    "address": f"{i} Gilman Drive",
-                    "obj_type": "Location",
-                    "doc_id": lid,
-                    "doc_ref": f"locations/{lid}",
-                },
-            )
-        )
+        docs.append((f"locations/l{i:03d}", location_doc(i)))
     for u in range(users):
         uid = f"u{u:05d}"
         docs.append((f"users/{uid}", user_doc(uid)))

@@ -152,27 +152,6 @@ class RawPipeline:
             if not self.stopped:
                 self.errors.append(repr(e))
 
-    def view(self, meeting: str, attendance: dict[str, bool]) -> dict[str, Any]:
-        attending = []
-        for uid in self.world.participants[meeting]:
-            if attendance[self.world.ticket(meeting, uid)]:
-                doc = C.user_doc(uid)
-                attending.append(
-                    {
-                        "name": C.user_name(uid),
-                        "organization": doc["organization"],
-                        "hearingAidRequested": doc["hearingAidRequested"],
-                    }
-                )
-        return {
-            "latitude": 32.88,
-            "longitude": -117.24,
-            "address": "0 Gilman Drive",
-            "inSession": True,
-            "attending": attending,
-            "numHearingAidRequested": sum(a["hearingAidRequested"] for a in attending),
-        }
-
     def _commit_loop(self) -> None:
         while True:
             with self.cond:
@@ -186,7 +165,7 @@ class RawPipeline:
                 self.busy = True
             batch = self.client.batch()
             for m in take:
-                data = self.view(m, attendance)
+                data = self.world.view_data(m, attendance)
                 for path in self.world.view_paths(m):
                     batch.set(self.client.document(path), data)
             try:

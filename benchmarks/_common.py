@@ -384,17 +384,7 @@ class Meetings:
 
     def expected_views(self, meeting: str) -> dict[str, dict[str, Any]]:
         """``{view path: {"attending": [...]}}`` for the current attendance."""
-        attending = []
-        for uid in self.participants[meeting]:
-            if self.attendance[self.ticket(meeting, uid)]:
-                doc = user_doc(uid)
-                attending.append(
-                    {
-                        "name": user_name(uid),
-                        "organization": doc["organization"],
-                        "hearingAidRequested": doc["hearingAidRequested"],
-                    }
-                )
+        attending = self.view_data(meeting, self.attendance)["attending"]
         return {path: {"attending": attending} for path in self.view_paths(meeting)}
 
 

@@ -110,13 +110,35 @@ def boiler_emulator(backend: C.Backend, n: int, warmup: int) -> tuple[list[float
     runtime = C.start_runtime(db)
     C.wait_quiet(backend, runtime)  # start-up's work is not billed to the samples
     client = backend.raw_client()
+    meeting, viewer, _ = flipped(world)
+    try:
+        samples = flip_samples(client, world, f"users/{viewer}/{C.VIEW_GROUP}/{meeting}", n, warmup)
+        stats = dict(runtime.engine.writer.stats)
+    finally:
+        runtime.stop()
+        client.close()
+        db.close()
+    return samples, stats
+
+
+def flipped(world: C.Meetings) -> tuple[str, str, str]:
+    """``(meeting, viewer, ticket)``: the samples flip the ticket of the first
+    meeting's second participant; the first participant's view is watched."""
     meeting = world.meetings[0]
     viewer, other = world.participants[meeting][:2]
-    ticket = world.ticket(meeting, other)
+    return meeting, viewer, world.ticket(meeting, other)
+
+
+def flip_samples(
+    client: Any, world: C.Meetings, view_path: str, n: int, warmup: int
+) -> list[float]:
+    """Flip the :func:`flipped` ticket with ``client`` (a plain library client)
+    until a listener on ``view_path`` shows the new attending list, n times."""
+    meeting, _, ticket = flipped(world)
     latest = Latest(
         lambda snaps: attending(snaps[0].to_dict() if snaps and snaps[0].exists else None)
     )
-    watch = client.document(f"users/{viewer}/{C.VIEW_GROUP}/{meeting}").on_snapshot(
+    watch = client.document(view_path).on_snapshot(
         lambda snaps, changes, read_time: latest.on_value(snaps)
     )
     try:
@@ -125,16 +147,13 @@ def boiler_emulator(backend: C.Backend, n: int, warmup: int) -> tuple[list[float
             world.attendance[ticket] = i % 2 == 1
             client.document(ticket).update({"attendance": world.attendance[ticket]})
 
-        samples = run_samples(
-            n, warmup, write, latest, lambda i: tuple(world.attending_names(meeting))
-        )
-        stats = dict(runtime.engine.writer.stats)
+        def expected(i: int) -> tuple[str, ...]:
+            return tuple(world.attending_names(meeting))
+
+        latest.wait(expected(-1))  # the view is there before the first sample
+        return run_samples(n, warmup, write, latest, expected)
     finally:
         watch.unsubscribe()
-        runtime.stop()
-        client.close()
-        db.close()
-    return samples, stats
 
 
 def raw_floor(backend: C.Backend, n: int, warmup: int, *, collection_listener: bool) -> list[float]:
@@ -183,9 +202,7 @@ def raw_view_floor(backend: C.Backend, n: int, warmup: int) -> list[float]:
     db = backend.open()
     world = C.seed_meetings(db, 1, PER_MEETING)
     db.close()
-    meeting = world.meetings[0]
-    viewer, other = world.participants[meeting][:2]
-    ticket = world.ticket(meeting, other)
+    meeting, viewer, ticket = flipped(world)
     server = backend.raw_client()
     client = backend.raw_client()
     attendance = dict(world.attendance)
@@ -202,24 +219,9 @@ def raw_view_floor(backend: C.Backend, n: int, warmup: int) -> list[float]:
     server_watch = server.document(ticket).on_snapshot(
         lambda snaps, changes, rt: [derive(s) for s in snaps]
     )
-    latest = Latest(
-        lambda snaps: attending(snaps[0].to_dict() if snaps and snaps[0].exists else None)
-    )
-    client_watch = client.document(f"rawviews/{viewer}_{meeting}").on_snapshot(
-        lambda snaps, changes, rt: latest.on_value(snaps)
-    )
     try:
-
-        def write(i: int) -> None:
-            world.attendance[ticket] = i % 2 == 1
-            client.document(ticket).update({"attendance": world.attendance[ticket]})
-
-        latest.wait(tuple(world.attending_names(meeting)))
-        samples = run_samples(
-            n, warmup, write, latest, lambda i: tuple(world.attending_names(meeting))
-        )
+        samples = flip_samples(client, world, f"rawviews/{viewer}_{meeting}", n, warmup)
     finally:
-        client_watch.unsubscribe()
         server_watch.unsubscribe()
         server.close()
         client.close()

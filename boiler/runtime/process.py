@@ -9,13 +9,15 @@ swallowed; :meth:`Runtime.stop` raises them (``RuntimeFailure``).
 from __future__ import annotations
 
 import gc
+import heapq
+import itertools
 import logging
 import queue
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..database import Database, ListenEvent, Watch
@@ -28,10 +30,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("boiler.runtime")
 
 _STOP = object()
+_WAKE = object()
 
 
 class _MediatorRunner:
-    """One mediator: its source listener and its trigger thread."""
+    """One mediator: its source listener, its trigger thread and its timers.
+
+    Timers (:meth:`call_later`, e.g. a patch's retry) run on the trigger
+    thread too, between events; each one scheduled counts as pending until
+    it has run, so :meth:`Runtime.wait_idle` waits for it.
+    """
 
     def __init__(self, runtime: Runtime, mediator: Mediator) -> None:
         self.runtime = runtime
@@ -44,6 +52,9 @@ class _MediatorRunner:
         self.thread = threading.Thread(
             target=self._loop, name=f"boiler-mediator-{type(mediator).__name__}", daemon=True
         )
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._stopping = False
 
     def start(self) -> None:
         self.thread.start()
@@ -55,12 +66,27 @@ class _MediatorRunner:
             self.pending += 1
         self.queue.put(event)
 
+    def call_later(self, delay: float, fn: Callable[[], None]) -> bool:
+        """Run ``fn()`` on the trigger thread in ``delay`` seconds; False once stopping."""
+        with self.lock:
+            if self._stopping:
+                return False
+            heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), fn))
+            self.pending += 1
+        self.queue.put(_WAKE)  # the loop may be waiting for a later timer, or for nothing
+        return True
+
     def _loop(self) -> None:
         first = True
         while True:
-            item = self.queue.get()
+            try:
+                item = self.queue.get(timeout=self._run_due_timers())
+            except queue.Empty:  # the next timer is due
+                continue
             if item is _STOP:
                 return
+            if item is _WAKE:
+                continue
             try:
                 self.mediator.handle_event(item, initial=first)
             except Exception as e:
@@ -72,21 +98,59 @@ class _MediatorRunner:
                 with self.lock:
                     self.pending -= 1
 
+    def _run_due_timers(self) -> float | None:
+        """Run the timers due; seconds until the next one (None: no timer)."""
+        while True:
+            with self.lock:
+                if self._stopping or not self._timers:
+                    return None
+                due, _, fn = self._timers[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    return wait
+                heapq.heappop(self._timers)
+            try:
+                fn()
+            except Exception as e:
+                self.runtime.record_error(f"timer {type(self.mediator).__name__}", e)
+            finally:
+                with self.lock:
+                    self.pending -= 1
+
     def stop(self, timeout: float) -> None:
-        if self.watch is not None:
-            self.watch.unsubscribe()
-            self.watch = None
+        """Release the listener, end the thread, then call ``mediator.stopped()``.
+
+        Never raises: failures are recorded. ``stopped()`` is skipped (and
+        that recorded) if the thread does not end in ``timeout``: it may
+        still be handling a change.
+        """
+        name = type(self.mediator).__name__
+        with self.lock:
+            self._stopping = True
+            self.pending -= len(self._timers)  # scheduled work that will not run
+            self._timers.clear()
+        watch, self.watch = self.watch, None
+        if watch is not None:
+            try:
+                watch.unsubscribe()
+            except Exception as e:
+                self.runtime.record_error(f"stop {name}: unsubscribe", e)
         self.queue.put(_STOP)
         if self.thread.is_alive():
             self.thread.join(timeout)
             if self.thread.is_alive():
                 self.runtime.record_error(
-                    "stop", TimeoutError(f"thread {self.thread.name} did not stop")
+                    "stop",
+                    TimeoutError(
+                        f"thread {self.thread.name} did not stop in {timeout:.1f}s;"
+                        f" {name}.stopped() skipped"
+                    ),
                 )
+                return
         try:
             self.mediator.stopped()
         except Exception as e:
-            self.runtime.record_error(f"{type(self.mediator).__name__}.stopped", e)
+            self.runtime.record_error(f"{name}.stopped", e)
 
 
 class Runtime:
@@ -138,13 +202,20 @@ class Runtime:
         """Start ``mediator`` (a class or an instance) on this runtime."""
         if self._state == "new":
             self.start()
-        if self._state != "running":
-            raise RuntimeError("runtime is stopped")
         instance = mediator(self) if isinstance(mediator, type) else mediator
         runner = _MediatorRunner(self, instance)
+        # Checked and started under the lock: stop() either sees this runner
+        # (and stops it) or this call fails, so nothing is left running.
         with self._lock:
+            if self._state != "running":
+                raise RuntimeError("runtime is stopped")
             self._runners.append(runner)
-        runner.start()
+            try:
+                runner.start()
+            except BaseException:
+                self._runners.remove(runner)
+                runner.stop(1.0)
+                raise
         return instance
 
     def remove(self, mediator: Mediator) -> None:
@@ -153,6 +224,17 @@ class Runtime:
             self._runners = [r for r in self._runners if r.mediator is not mediator]
         for runner in runners:
             runner.stop(10.0)
+
+    def call_later(self, mediator: Mediator, delay: float, fn: Callable[[], None]) -> bool:
+        """Run ``fn()`` on ``mediator``'s trigger thread in ``delay`` seconds.
+
+        It counts as pending work (:meth:`wait_idle` waits for it); an
+        exception it raises is recorded. False (and nothing scheduled) if
+        ``mediator`` is not running here, or is stopping.
+        """
+        with self._lock:
+            runner = next((r for r in self._runners if r.mediator is mediator), None)
+        return runner is not None and runner.call_later(delay, fn)
 
     def stop(self, timeout: float = 10.0, *, raise_errors: bool = True) -> None:
         """Stop mediators, the engine and the writer; release every listener.
@@ -168,7 +250,10 @@ class Runtime:
         self._stop_requested.set()
         deadline = time.monotonic() + timeout
         for runner in runners:
-            runner.stop(max(0.1, deadline - time.monotonic()))
+            try:  # runner.stop records its failures; whatever else, go on to the engine
+                runner.stop(max(0.1, deadline - time.monotonic()))
+            except Exception as e:
+                self.record_error(f"stop {type(runner.mediator).__name__}", e)
         failure = self._errors.failure("runtime stopped with errors")
         try:
             self.engine.stop(max(0.1, deadline - time.monotonic()), raise_errors=raise_errors)

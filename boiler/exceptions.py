@@ -87,6 +87,13 @@ class Forbidden(BoilerError):
     """The caller is authenticated but may not access this resource (HTTP 403)."""
 
 
+class Unavailable(BoilerError):
+    """The database did not answer (unreachable, overloaded or timed out).
+
+    Transient: the same request may succeed when retried.
+    """
+
+
 class DatabaseClosed(BoilerError):
     """The database was closed; no further operations are possible."""
 

@@ -13,9 +13,10 @@ from boiler.app import create_flask_app
 from boiler.application import App
 from boiler.auth import DevTokenVerifier
 from boiler.database import Database
+from boiler.database.firestore import FirestoreDatabase
 from boiler.rest import VIEW_SOURCE_HEADER, RestMediator
 from boiler.rest.testing import serve
-from boiler.testing import wait_for
+from boiler.testing import free_port, wait_for
 from boiler.view_model import ViewModel
 from examples.meeting_room import MeetingSession, app, seed
 
@@ -193,6 +194,22 @@ def test_unexpected_error_is_generic_500(db: Database, caplog: pytest.LogCapture
     assert error_of(response) == {"code": "internal_error", "message": "internal server error"}
     assert "secret internal detail" not in response.text
     assert any("secret internal detail" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+def test_unreachable_database_is_503(project_id: str) -> None:
+    """Firestore not answering is the server's trouble, said as such (503),
+    not a generic 500 or a client error."""
+    db = FirestoreDatabase(
+        project=project_id, emulator_host=f"127.0.0.1:{free_port()}", request_timeout=0.3
+    )
+    try:
+        with serve(create_flask_app(app, db, verifier=VERIFIER)) as url:
+            response = requests.get(url + URL, headers=auth("tijuana"), timeout=30)
+        assert response.status_code == 503
+        assert error_of(response)["code"] == "unavailable"
+        assert "Firestore did not answer" in error_of(response)["message"]
+    finally:
+        db.close()
 
 
 # -- with the runtime: views served from their maintained documents ------------------------------

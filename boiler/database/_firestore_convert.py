@@ -161,6 +161,15 @@ def write_option(
 
 # -- errors ---------------------------------------------------------------------
 
+#: Server answers meaning "try again": the request may succeed when retried.
+_TRANSIENT = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.ResourceExhausted,
+    gexc.RetryError,
+)
+
 
 def first_line(e: BaseException) -> str:
     text = getattr(e, "message", None) or str(e)
@@ -204,6 +213,8 @@ def translate(
         if query is not None:
             return exc.InvalidQuery(f"{where}: {text}")
         return exc.ValidationError(f"{where}: {text}")
+    if isinstance(e, _TRANSIENT):
+        return exc.Unavailable(f"Firestore did not answer for {where}: {msg}")
     if isinstance(e, gexc.GoogleAPICallError | gexc.RetryError | auth_exc.GoogleAuthError):
         return exc.BoilerError(f"Firestore request failed for {where}: {msg}")
     return e

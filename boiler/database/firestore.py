@@ -290,7 +290,7 @@ class FirestoreDatabase(Database):
         self._check_open()
         lib_tx = self._client.transaction(read_only=read_only)
         with translated():
-            lib_tx._begin()
+            _tx_call(lib_tx, "begin_transaction", self._rpc)
         tx = _FirestoreTransaction(self, lib_tx, read_only)
         try:
             yield tx
@@ -559,7 +559,7 @@ class _FirestoreTransaction(Transaction):
         if commit:
             try:
                 with translated(blame=blame_commit(self._writes)):
-                    self._lib._commit()
+                    _tx_call(self._lib, "commit", self._db._rpc)
                 return
             except BaseException:
                 self._rollback_quietly()
@@ -570,6 +570,33 @@ class _FirestoreTransaction(Transaction):
         if not self._lib.in_progress:
             return
         try:
-            self._lib._rollback()
+            _tx_call(self._lib, "rollback", self._db._rpc)
         except (gexc.GoogleAPICallError, ValueError):
             logger.debug("transaction rollback failed", exc_info=True)
+
+
+def _tx_call(lib_tx: Any, method: str, rpc: dict[str, Any]) -> None:
+    """Begin, commit or roll back the library transaction ``lib_tx`` with the
+    database's retry and request timeout (the library's own ``_begin``,
+    ``_commit`` and ``_rollback`` take neither: a server that does not answer
+    would hold them for a minute)."""
+    client = lib_tx._client
+    request: dict[str, Any] = {"database": client._database_string}
+    if method == "begin_transaction":
+        request["options"] = lib_tx._options_protobuf(None)
+    else:
+        request["transaction"] = lib_tx._id
+    if method == "commit":
+        request["writes"] = lib_tx._write_pbs
+    call = getattr(client._firestore_api, method)
+    if method == "rollback":
+        try:
+            call(request=request, metadata=client._rpc_metadata, **rpc)
+        finally:
+            lib_tx._clean_up()  # as the library does: even if the rollback fails
+        return
+    response = call(request=request, metadata=client._rpc_metadata, **rpc)
+    if method == "begin_transaction":
+        lib_tx._id = response.transaction
+    else:
+        lib_tx._clean_up()

@@ -19,6 +19,7 @@ from ..exceptions import (
     InvalidPath,
     NotFound,
     Unauthorized,
+    Unavailable,
     ValidationError,
 )
 
@@ -32,6 +33,7 @@ _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (Forbidden, 403, "forbidden"),
     (NotFound, 404, "not_found"),
     (Conflict, 409, "conflict"),
+    (Unavailable, 503, "unavailable"),
 )
 
 

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from boiler.database import Database, ListenEvent, Query
+from boiler.database.firestore import FirestoreDatabase
+from boiler.exceptions import Unavailable
 from boiler.runtime import VERSION_FIELD, ViewWriter
-from boiler.testing import wait_for
+from boiler.testing import FirestoreEmulator, wait_for
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -208,3 +210,91 @@ def test_bad_input_is_rejected(db: Database, writer: ViewWriter) -> None:
         writer.write("views/a", {"x": 1}, None)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         writer.write("views/a", {VERSION_FIELD: 1}, v(1))
+
+
+def test_a_delete_wins_over_a_write_of_the_same_version(db: Database) -> None:
+    """A view removed while it was being built (its build read the same point
+    as the removal) stays removed, whichever reaches the writer first."""
+    w = ViewWriter(db)  # not started: both wait in the queue
+    w.write("views/a", None, v(2))
+    w.write("views/a", {"title": "built"}, v(2))
+    w.start()
+    try:
+        assert w.flush(10)
+        assert not db.get("views/a").exists
+        w.write("views/b", {"title": "x"}, v(1))
+        w.write("views/b", None, v(2))
+        assert w.flush(10)  # committed: the tombstone decides
+        w.write("views/b", {"title": "built"}, v(2))
+        assert w.flush(10)
+        assert not db.get("views/b").exists
+        assert w.stats["stale"] == 2
+        w.write("views/b", {"title": "again"}, v(3))  # a newer build recreates it
+        assert w.flush(10)
+        assert content(db, "views/b") == {"title": "again"}
+    finally:
+        w.stop()
+
+
+def test_a_refused_write_is_split_out_of_its_batch(db: Database) -> None:
+    """One view the database cannot store never costs the others their write,
+    and the error names that view."""
+    w = ViewWriter(db, retry_base=0.001)  # not started: the three go in one batch
+    w.write("views/good1", {"n": 1}, v(1))
+    w.write("views/bad", {"n": object()}, v(1))
+    w.write("views/good2", {"n": 2}, v(1))
+    w.start()
+    try:
+        assert w.flush(10)
+    finally:
+        w.stop(raise_errors=False)
+    assert content(db, "views/good1") == {"n": 1}
+    assert content(db, "views/good2") == {"n": 2}
+    assert not db.get("views/bad").exists
+    assert w.errors and {e.key for e in w.errors} == {"views/bad"}
+    assert "gave up" in str(w.errors[-1].exception)
+
+
+def test_known_content_is_bounded(db: Database) -> None:
+    """Past ``known_limit`` the oldest entries are forgotten; writing one of
+    them again reads it once and still skips an unchanged write."""
+    w = ViewWriter(db, known_limit=2).start()
+    try:
+        for name in "abc":
+            w.write(f"views/{name}", {"n": name}, v(1))
+        assert w.flush(10)
+        assert len(w._known) == 2 and "views/a" not in w._known
+        first = db.get("views/a").update_time
+        w.write("views/a", {"n": "a"}, v(2))
+        assert w.flush(10)
+        assert db.get("views/a").update_time == first and w.stats["skipped"] == 1
+        assert len(w._known) == 2
+    finally:
+        w.stop()
+    with pytest.raises(ValueError, match="known_limit"):
+        ViewWriter(db, known_limit=0)
+
+
+@pytest.mark.timeout(180)
+def test_writes_wait_for_an_unavailable_database(project_id: str) -> None:
+    """While Firestore does not answer, writes are retried (each failure
+    recorded as Unavailable), never given up; they land once it answers."""
+    emulator = FirestoreEmulator()  # not started yet: nothing listens on its port
+    db = FirestoreDatabase(project=project_id, emulator_host=emulator.host, request_timeout=0.3)
+    w = ViewWriter(db, retry_base=0.05).start()
+    try:
+        w.write("views/a", {"n": 1}, v(1))
+        wait_for(
+            lambda: sum(isinstance(e.exception, Unavailable) for e in w.errors) >= 3,
+            timeout=60,
+            message=lambda: f"repeated Unavailable errors, got {w.errors}",
+        )
+        assert all("gave up" not in str(e.exception) for e in w.errors)
+        assert all(e.key == "views/a" for e in w.errors)
+        emulator.start()
+        assert w.flush(90)
+        assert content(db, "views/a") == {"n": 1}
+    finally:
+        w.stop(raise_errors=False)
+        db.close()
+        emulator.stop()

@@ -14,7 +14,17 @@ holding the same path, so each path's writes still land in order.
   writer processes too: on a precondition failure the paths are re-read and
   the decision is made again.
 - **Deletes** (``data=None``) remove the document and leave an in-memory
-  tombstone version, so a late older write cannot resurrect it.
+  tombstone version, so a late older write cannot resurrect it; a write of the
+  *same* version loses to the delete (a view removed while it was being built
+  stays removed).
+- **Failures**: a write the database refuses (a value it cannot store, a
+  document too large) is split out of its batch, so the other views land and
+  the error names the document; while the database does not answer
+  (:class:`~boiler.exceptions.Unavailable`) the writes wait and retry until
+  it does or the writer stops. Every failure is recorded.
+- **Memory**: the content of the last ``known_limit`` view documents written
+  is kept (to skip unchanged writes); older entries are forgotten and read
+  once more when written again.
 - **Listeners** (:meth:`ViewWriter.add_listener`) hear every committed write
   or delete as ``fn(path, data, version)`` (``data`` None: deleted), on the
   writer thread after the commit, outside any lock; their errors are recorded.
@@ -24,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import re
 import threading
 import time
@@ -39,7 +50,14 @@ from ..database.base import (
     Transaction,
     clone,
 )
-from ..exceptions import AlreadyExists, Conflict, NotFound, RuntimeFailure
+from ..exceptions import (
+    AlreadyExists,
+    Conflict,
+    DatabaseClosed,
+    NotFound,
+    RuntimeFailure,
+    Unavailable,
+)
 from .errors import ErrorLog, RecordedError
 
 __all__ = ["VERSION_FIELD", "ViewListener", "ViewWriter"]
@@ -63,6 +81,25 @@ class _Known:
     keys: frozenset[str]
     update_time: _dt.datetime | None
     version: _dt.datetime | None  # the newest version stored or decided (tombstone)
+    deleted: bool = False  # ``version`` is a delete's: a write of the same version loses
+
+    def supersedes(self, data: dict[str, Any] | None, version: _dt.datetime) -> bool:
+        """Whether what is known is newer than writing ``data`` at ``version``."""
+        return _newer(self.version, self.deleted, data, version)
+
+
+def _newer(
+    held: _dt.datetime | None,
+    held_deleted: bool,
+    data: dict[str, Any] | None,
+    version: _dt.datetime,
+) -> bool:
+    """Whether ``held`` (a delete's version if ``held_deleted``) wins over
+    ``data`` at ``version``: it is newer, or a delete of the same version
+    facing a write."""
+    if held is None:
+        return False
+    return version < held or (version == held and held_deleted and data is not None)
 
 
 def _known(snap: DocumentSnapshot) -> _Known:
@@ -85,11 +122,15 @@ class ViewWriter:
         max_attempts: int = 5,
         retry_base: float = 0.05,
         committers: int | None = None,
+        known_limit: int = 100_000,
     ) -> None:
         if not 1 <= batch_size <= 500:
             raise ValueError(f"batch_size must be within 1..500, got {batch_size}")
         if committers is not None and not 1 <= committers <= 16:
             raise ValueError(f"committers must be within 1..16, got {committers}")
+        if known_limit < 1:
+            raise ValueError(f"known_limit must be >= 1, got {known_limit}")
+        self.known_limit = known_limit
         self.db = db
         self.batch_size = batch_size
         self.max_attempts = max_attempts
@@ -206,7 +247,7 @@ class ViewWriter:
                 raise RuntimeError("view writer is stopped")
             for path, item, version in items:
                 queued = self._pending.get(path)
-                if queued is not None and queued[1] > version:
+                if queued is not None and _newer(queued[1], queued[0] is None, item, version):
                     self._count("stale")
                     continue
                 self._pending.pop(path, None)  # re-insert: FIFO by latest enqueue
@@ -316,38 +357,73 @@ class ViewWriter:
         simple = [i for i in items if i[1] is None or all(_SIMPLE_KEY.match(k) for k in i[1])]
         for path, data, version in items:
             if not (data is None or all(_SIMPLE_KEY.match(k) for k in data)):
-                self._attempt(lambda p=path, d=data, v=version: self._write_tx(p, d, v, out), path)
+                write = functools.partial(self._write_tx, path, data, version, out)
+                self._attempt(write, [path])
         if simple:
-            self._attempt(lambda: self._write_batch(simple, out), simple[0][0])
+            self._commit_batch(simple, out)
 
-    def _attempt(self, fn: Any, path: str) -> None:
-        for attempt in range(1, self.max_attempts + 1):
+    def _commit_batch(
+        self,
+        items: list[tuple[str, dict[str, Any] | None, _dt.datetime]],
+        out: list[tuple[str, dict[str, Any] | None, _dt.datetime]],
+    ) -> None:
+        """Commit ``items`` in one batch; if a write in it is refused, split the
+        batch in halves (the others land, the error names its document)."""
+        paths = [path for path, _, _ in items]
+        if self._attempt(lambda: self._write_batch(items, out), paths, split=len(items) > 1):
+            half = len(items) // 2
+            self._commit_batch(items[:half], out)
+            self._commit_batch(items[half:], out)
+
+    def _attempt(self, fn: Callable[[], None], paths: list[str], *, split: bool = False) -> bool:
+        """Run ``fn`` (a commit of ``paths``) until it succeeds or is given up;
+        True when it was refused and ``split`` asks the caller to split it.
+
+        A conflict re-reads and decides again (up to ``max_attempts``); while
+        the database does not answer, retry until the writer stops; any other
+        error is recorded and retried up to ``max_attempts`` (a value the
+        database cannot store, or a closed database: given up at once).
+        """
+        key = paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more"
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 fn()
-                return
+                return False
             except _RETRYABLE:
                 self._count("conflicts")  # re-read and decide again
+                done = attempt >= self.max_attempts
+            except Unavailable as e:
+                self._errors.record("write", e, key=key, attempt=attempt)
+                done = self._stopping
             except Exception as e:
-                self._errors.record("write", e, key=path, attempt=attempt)
+                if split and not isinstance(e, DatabaseClosed):
+                    return True
+                self._errors.record("write", e, key=key, attempt=attempt)
+                done = attempt >= self.max_attempts or isinstance(
+                    e, TypeError | ValueError | DatabaseClosed
+                )
+            if done:
+                why = "the writer is stopping" if self._stopping else f"{attempt} attempt(s)"
+                self._errors.record("write", RuntimeError(f"gave up after {why}"), key=key)
+                return False
             # The whole backoff (other commits' notifications must not cut it
             # short), unless the writer is stopping.
-            deadline = time.monotonic() + min(2.0, self.retry_base * 2 ** (attempt - 1))
+            deadline = time.monotonic() + min(2.0, self.retry_base * 2 ** (min(attempt, 16) - 1))
             with self._cond:
                 while not self._stopping and (left := deadline - time.monotonic()) > 0:
                     self._cond.wait(left)
-        self._errors.record(
-            "write", RuntimeError(f"gave up after {self.max_attempts} attempts"), key=path
-        )
 
     def _decide(
         self, known: _Known, data: dict[str, Any] | None, version: _dt.datetime
     ) -> str | None:
         """ "write", "delete" or None (nothing to do) for one pending item."""
-        if known.version is not None and version < known.version:
+        if known.supersedes(data, version):
             self._count("stale")
             return None
         if data is None:
-            known.version = version  # tombstone
+            known.version, known.deleted = version, True  # tombstone
             if not known.exists:
                 self._count("skipped")
                 return None
@@ -363,14 +439,17 @@ class ViewWriter:
         items: list[tuple[str, dict[str, Any] | None, _dt.datetime]],
         out: list[tuple[str, dict[str, Any] | None, _dt.datetime]],
     ) -> None:
-        cold = [p for p, _, _ in items if p not in self._known or p in self._reread]
+        # Taken once: another committer may forget (evict) an entry meanwhile.
+        knowns = {p: self._known.get(p) for p, _, _ in items}
+        cold = [p for p, known in knowns.items() if known is None or p in self._reread]
         if cold:
             for snap in self.db.get_all(cold):
-                self._learn(snap)
+                knowns[snap.path] = self._learn(snap)
         batch = self.db.batch()
         planned = []
         for path, data, version in items:
-            known = self._known[path]
+            known = knowns[path]
+            assert known is not None
             action = self._decide(known, data, version)
             if action == "delete":
                 batch.delete(path, precondition=Precondition(update_time=known.update_time))
@@ -429,10 +508,22 @@ class ViewWriter:
         old = self._known.get(snap.path)
         if old is not None and old.version is not None:
             if known.version is None or known.version < old.version:
-                known.version = old.version
-        self._known[snap.path] = known
+                known.version, known.deleted = old.version, old.deleted
+        self._remember(snap.path, known)
         self._reread.discard(snap.path)
         return known
+
+    def _remember(self, path: str, known: _Known) -> None:
+        """Keep ``known`` for ``path`` as the newest entry; forget the oldest
+        beyond ``known_limit``."""
+        entries = self._known
+        entries.pop(path, None)
+        entries[path] = known
+        while len(entries) > self.known_limit:
+            try:
+                del entries[next(iter(entries))]
+            except (KeyError, RuntimeError, StopIteration):  # another committer got there first
+                break
 
     def _record(
         self,
@@ -443,10 +534,10 @@ class ViewWriter:
         out: list[tuple[str, dict[str, Any] | None, _dt.datetime]],
     ) -> None:
         if data is None:
-            self._known[path] = _Known(False, None, frozenset(), None, version)
+            self._remember(path, _Known(False, None, frozenset(), None, version, deleted=True))
             self._count("deletes")
         else:
             keys = frozenset(data) | {VERSION_FIELD}
-            self._known[path] = _Known(True, data, keys, update_time, version)
+            self._remember(path, _Known(True, data, keys, update_time, version))
             self._count("writes")
         out.append((path, data, version))

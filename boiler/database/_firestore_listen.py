@@ -175,7 +175,9 @@ class FirestoreWatch:
         )
 
     def _on_stream_failure(self, error: Any) -> None:
-        """The stream ended without being unsubscribed: record why."""
+        """The stream ended for good without being unsubscribed: record why.
+        The watch is not subscribed again here; its owner may (the runtime
+        does for its own, seeing ``active`` turn False)."""
         if not self._active or self._failed:
             return
         self._failed = True
@@ -190,7 +192,9 @@ class FirestoreWatch:
         kind = type(mapped) if isinstance(mapped, exc.BoilerError) else exc.BoilerError
         failure = kind(f"listener on {self.target} stopped: {first_line(inner)}")
         failure.__cause__ = inner
-        self._db._record_listener_error(self.target, failure)
+        self._db._record_listener_error(
+            self.target, failure, outcome="the listener stopped for good (active is False)"
+        )
 
     # -- event building (under self._lock) -------------------------------------------
     def _take(self, path: str) -> int:

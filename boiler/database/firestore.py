@@ -22,9 +22,11 @@ their path strings. Library errors are mapped onto :mod:`boiler.exceptions`.
 
 Listeners: callback exceptions are logged (logger ``boiler.database.firestore``)
 and kept in :attr:`FirestoreDatabase.listener_errors`; the watch keeps going. A
-watch the server ends (e.g. a query it rejects) is recorded there too and its
-``active`` turns False. Watches survive an emulator/server restart: the library
-reconnects and resyncs (documents gone meanwhile are reported removed).
+watch whose stream ends for good (a query the server rejects, a target it
+removes, a cancelled stream) is recorded there too and its ``active`` turns
+False: nothing here subscribes it again (the runtime does for the listeners it
+owns). Watches survive an emulator/server restart: the library reconnects and
+resyncs (documents gone meanwhile are reported removed).
 """
 
 from __future__ import annotations
@@ -336,9 +338,13 @@ class FirestoreDatabase(Database):
         with self._lock:
             self._watches.discard(watch)
 
-    def _record_listener_error(self, target: str, error: BaseException) -> None:
-        logger.error("listener on %s raised; the listener keeps running", target, exc_info=error)
-        error.add_note(f"raised by a listener callback on {target}")
+    def _record_listener_error(
+        self, target: str, error: BaseException, *, outcome: str = "the listener keeps running"
+    ) -> None:
+        """Keep (and log) a listener's error; ``outcome`` says what became of
+        the listener (a callback that raised: it keeps running)."""
+        logger.error("listener on %s failed; %s", target, outcome, exc_info=error)
+        error.add_note(f"raised by the listener on {target}; {outcome}")
         with self._lock:
             self.listener_errors.append(error)
             del self.listener_errors[:-MAX_LISTENER_ERRORS]

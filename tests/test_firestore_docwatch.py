@@ -4,7 +4,8 @@ Listen stream (what the engine watches view dependencies with on Firestore).
 Against the real emulator: initial states (missing documents included),
 changes, deletes, a batch delivered together at one consistent point, removed
 targets going quiet, one stream and one thread whatever the number of
-documents, and recovery after the emulator restarts.
+documents, recovery after the emulator restarts, and a target the server
+drops listened to again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from typing import Any
 
 import pytest
+from google.cloud.firestore_v1.types import firestore as fs_types
+from google.rpc import status_pb2
 
 from boiler.database._firestore_docwatch import DocumentWatch
 from boiler.database.base import DocumentSnapshot
@@ -323,5 +326,46 @@ def test_a_first_state_is_not_current_before_it_is_checked(fdb: FirestoreDatabas
         watch.add(["checked/a"])
         wait_for(lambda: watch.undelivered == 0, timeout=15, message="checked")
         assert watch.all_current(["checked/a"])
+    finally:
+        watch.unsubscribe()
+
+
+def server_removes(watch: DocumentWatch, path: str, message: str) -> None:
+    """The stream delivers what the server sends when it drops ``path``'s
+    target with an error: a REMOVE target change with a cause."""
+    tid = watch._by_path[path].tid
+    change = fs_types.TargetChange(
+        target_change_type=fs_types.TargetChange.TargetChangeType.REMOVE,
+        target_ids=[tid],
+        cause=status_pb2.Status(code=8, message=message),  # RESOURCE_EXHAUSTED
+    )
+    watch._on_response(fs_types.ListenResponse(target_change=change))
+
+
+def test_a_target_the_server_drops_is_listened_to_again(fdb: FirestoreDatabase) -> None:
+    """The server may remove a target with an error. The error is recorded;
+    the document is not current meanwhile and is listened to again after a
+    backoff, so its later changes arrive (the other targets never stopped)."""
+    fdb.set("drop/a", {"v": 0})
+    fdb.set("drop/b", {"v": 0})
+    seen = Deliveries()
+    watch = DocumentWatch(fdb, seen, retry_delay=0.05)
+    try:
+        watch.add(["drop/a", "drop/b"])
+        wait_for(lambda: watch.undelivered == 0, timeout=15, message="first states, checked")
+        server_removes(watch, "drop/a", "too many targets")
+        assert not watch.all_current(["drop/a"]) and watch.all_current(["drop/b"])
+        assert watch.watched == 2  # still wanted: not forgotten
+        errors = [str(e) for e in fdb.listener_errors]
+        assert len(errors) == 1 and "'drop/a' removed: too many targets" in errors[0]
+        assert "listening to it again" in fdb.listener_errors[0].__notes__[0]
+
+        fdb.update("drop/a", {"v": 1})
+        wait_for(lambda: seen.latest("drop/a") == {"v": 1}, timeout=15, message="a's change")
+        wait_for(lambda: watch.undelivered == 0, timeout=15, message="a listened to again")
+        assert watch.all_current(["drop/a", "drop/b"])
+        fdb.update("drop/a", {"v": 2})
+        wait_for(lambda: seen.latest("drop/a") == {"v": 2}, timeout=15, message="a later change")
+        assert len(fdb.listener_errors) == 1
     finally:
         watch.unsubscribe()

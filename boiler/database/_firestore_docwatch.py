@@ -23,6 +23,11 @@ again and every target added afresh; what changed in between is delivered
 like any other change. (The emulator corrupts a busy stream with many targets
 now and then: "Wire format was corrupt" on the client; see FIELD-NOTES in
 tests/contract/README.md.)
+
+A target the server removes with an error (a ``REMOVE`` target change with a
+cause) is recorded in the database's ``listener_errors`` and listened to again
+after a backoff, as a new target: its state is not current meanwhile (so no
+build trusts it) and the state found then is delivered if it differs.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ _MISSING = object()  # pending state: the document is gone (or left its target)
 
 
 class _Target:
-    __slots__ = ("path", "tid", "held", "known", "current")
+    __slots__ = ("path", "tid", "held", "known", "current", "removals")
 
     def __init__(self, path: str, tid: int) -> None:
         self.path = path
@@ -64,6 +69,7 @@ class _Target:
         self.held: DocumentSnapshot | None = None  # None: missing
         self.known = False  # a state was delivered at least once
         self.current = False  # the server said CURRENT (since the last reset)
+        self.removals = 0  # removed by the server in a row (backoff)
 
 
 class DocumentWatch:
@@ -71,7 +77,9 @@ class DocumentWatch:
 
     ``callback`` runs on the reader thread; it should only hand work over.
     Errors (a callback that raises, a target the server drops) are recorded in
-    the database's ``listener_errors``; the watch keeps going.
+    the database's ``listener_errors``; the watch keeps going, and a dropped
+    target is listened to again ``retry_delay`` seconds later (doubling while
+    the server keeps dropping it, at most ``retry_max``).
 
     When the stream breaks it is opened again and every document listened to
     afresh (and checked like a new one): what was received but not delivered,
@@ -85,6 +93,8 @@ class DocumentWatch:
         *,
         verify_delay: float = 0.1,
         stall_seconds: float = 10.0,
+        retry_delay: float = 0.5,
+        retry_max: float = 30.0,
     ) -> None:
         self._db = db
         self._client = db._client
@@ -113,6 +123,9 @@ class DocumentWatch:
         self.reopens = 0
         self._opened = 0
         self._verify: dict[int, float] = {}  # target id -> when to check its first state
+        self.retry_delay = retry_delay
+        self.retry_max = retry_max
+        self._dropped: dict[str, float] = {}  # removed by the server -> when to listen again
         self._verify_wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="boiler-docwatch", daemon=True)
         self._verifier = threading.Thread(
@@ -140,7 +153,8 @@ class DocumentWatch:
             for path in paths:
                 target = self._by_path.pop(path, None)
                 if target is not None:
-                    self._drop(target)
+                    # a target the server removed is not on the stream any more
+                    self._drop(target, tell_server=self._dropped.pop(path, None) is None)
 
     def all_current(self, paths: Iterable[str]) -> bool:
         """Whether every one of ``paths`` is watched, delivered, checked and
@@ -167,9 +181,10 @@ class DocumentWatch:
 
     @property
     def undelivered(self) -> int:
-        """Documents added whose first state is not delivered and checked yet."""
+        """Documents added whose first state is not delivered and checked yet
+        (those the server dropped, waiting to be listened to again, included)."""
         with self._lock:
-            return len(self._undelivered) + len(self._verify)
+            return len(self._undelivered) + len(self._verify) + len(self._dropped)
 
     @property
     def active(self) -> bool:
@@ -193,13 +208,13 @@ class DocumentWatch:
                 thread.join(5.0)
 
     # -- the stream -------------------------------------------------------------------
-    def _drop(self, target: _Target) -> None:
-        """Forget ``target`` (lock held)."""
+    def _drop(self, target: _Target, *, tell_server: bool = True) -> None:
+        """Forget ``target``'s stream state (lock held)."""
         self._by_id.pop(target.tid, None)
         self._pending.pop(target.tid, None)
         self._undelivered.discard(target.tid)
         self._verify.pop(target.tid, None)
-        if not self._closed:
+        if tell_server and not self._closed:
             self._requests.put(
                 fs_types.ListenRequest(database=self._database, remove_target=target.tid)
             )
@@ -283,6 +298,7 @@ class DocumentWatch:
                     for tid in ids or list(self._by_id):
                         if (target := self._by_id.get(tid)) is not None:
                             target.current = True
+                            target.removals = 0
                 elif kind_of == _RESET:
                     for tid in ids or list(self._by_id):
                         if (target := self._by_id.get(tid)) is not None:
@@ -354,7 +370,9 @@ class DocumentWatch:
             try:
                 self._callback(out, read_time)
             except Exception as e:
-                self._db._record_listener_error("document watch", e)
+                self._db._record_listener_error(
+                    "document watch", e, outcome="the watch keeps running"
+                )
 
     def _snapshot(self, path: str, doc: Any, read_time: _dt.datetime) -> DocumentSnapshot:
         return from_document_pb(path, None if doc is _MISSING else doc, self._client, read_time)
@@ -365,10 +383,13 @@ class DocumentWatch:
             self._check_stall()
             with self._lock:
                 now = time.monotonic()
+                self._listen_again(now)
                 due = [tid for tid, at in self._verify.items() if at <= now][:500]
                 wait = 1.0  # at least once a second: the stall check
                 if not due and self._verify:
                     wait = min(wait, max(0.0, min(self._verify.values()) - now))
+                if not due and self._dropped:
+                    wait = min(wait, max(0.0, min(self._dropped.values()) - now))
                 checks = [
                     (tid, t.path, t.held) for tid in due if (t := self._by_id.get(tid)) is not None
                 ]
@@ -422,20 +443,41 @@ class DocumentWatch:
         self._requests.put(self._add_request(target))
 
     def _removed(self, ids: list[int], message: str) -> None:
-        """The server dropped targets with an error: forget them, so a later
-        :meth:`add` listens again (lock held)."""
+        """The server dropped targets with an error (lock held): record it and
+        listen to each again after a backoff (see :meth:`_listen_again`)."""
+        now = time.monotonic()
         for tid in ids:
             target = self._by_id.get(tid)
             if target is None:
                 continue
-            if self._by_path.get(target.path) is target:
-                del self._by_path[target.path]
-            self._by_id.pop(tid, None)
-            self._pending.pop(tid, None)
-            self._undelivered.discard(tid)
-            self._verify.pop(tid, None)
+            self._drop(target, tell_server=False)  # the server has forgotten it
+            target.current = False
+            if self._by_path.get(target.path) is not target:
+                continue  # no longer watched
+            target.removals += 1
+            delay = min(self.retry_max, self.retry_delay * 2 ** (target.removals - 1))
+            self._dropped[target.path] = now + delay
+            self._verify_wake.set()
             error = RuntimeError(f"document watch on {target.path!r} removed: {message}")
-            self._db._record_listener_error("document watch", error)
+            self._db._record_listener_error(
+                "document watch", error, outcome=f"listening to it again in {delay:.1f} s"
+            )
+
+    def _listen_again(self, now: float) -> None:
+        """Add again, as new targets, dropped documents whose backoff is over
+        (lock held). Their state is checked like a first one and delivered if
+        it differs from the one delivered before."""
+        for path, at in list(self._dropped.items()):
+            if at > now or self._closed:
+                continue
+            del self._dropped[path]
+            target = self._by_path.get(path)
+            if target is None or target.tid in self._by_id:
+                continue
+            target.tid = next(self._ids)
+            self._by_id[target.tid] = target
+            self._undelivered.add(target.tid)
+            self._requests.put(self._add_request(target))
 
 
 def _behind(held: DocumentSnapshot | None, found: DocumentSnapshot) -> bool:

@@ -23,6 +23,7 @@ from google.rpc import status_pb2
 from boiler.database._firestore_docwatch import DocumentWatch
 from boiler.database.base import DocumentSnapshot
 from boiler.database.firestore import FirestoreDatabase
+from boiler.exceptions import RuntimeFailure
 from boiler.runtime import Engine
 from boiler.runtime import index as index_module
 from boiler.store import Store
@@ -369,3 +370,34 @@ def test_a_target_the_server_drops_is_listened_to_again(fdb: FirestoreDatabase) 
         assert len(fdb.listener_errors) == 1
     finally:
         watch.unsubscribe()
+
+
+def test_a_view_reading_a_dropped_document_keeps_refreshing(fdb: FirestoreDatabase) -> None:
+    """The engine watches what a view reads; a target the server drops is
+    listened to again, so the view still follows the document, and the
+    recorded error reaches the engine's errors (raised by stop())."""
+    fdb.set("dropv/a", {"name": "Ann"})
+    names: list[Any] = []
+    engine = Engine(fdb, document_watches=True).start()
+    try:
+        engine.live(
+            lambda store: store.get("dropv/a").get("name"),
+            lambda r, v: names.append(r),
+            key="name",
+        ).wait_built(15)
+        assert engine.wait_idle(15)
+        docwatch = engine._index._docwatch
+        server_removes(docwatch, "dropv/a", "target dropped")
+        fdb.update("dropv/a", {"name": "Bob"})
+        wait_for(lambda: names[-1] == "Bob", timeout=15, message=lambda: f"{names}")
+        assert engine.wait_idle(15)
+        fdb.update("dropv/a", {"name": "Cid"})
+        wait_for(lambda: names[-1] == "Cid", timeout=15, message=lambda: f"{names}")
+        listener = [e for e in engine.errors if e.stage == "listener"]
+        assert len(listener) == 1 and "target dropped" in str(listener[0].exception)
+    finally:
+        with pytest.raises(RuntimeFailure) as failure:
+            engine.stop()
+    assert [str(e) for e in failure.value.errors] == [
+        "document watch on 'dropv/a' removed: target dropped"
+    ]

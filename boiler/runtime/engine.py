@@ -17,6 +17,12 @@ A worker takes every queued view (up to ``build_batch``) at once: the views
 one change dirtied are read in one round trip at one point, built one after
 the other on that thread, and their view documents reach the writer together
 (one commit).
+
+Every ``check_interval`` seconds the dispatcher also takes the errors the
+database recorded for its listeners (``db.listener_errors``, stage
+``listener``) into :attr:`Engine.errors`, subscribes again the watches that
+stopped for good (:mod:`.revive`), and runs the checks added with
+:meth:`Engine.on_check`.
 """
 
 from __future__ import annotations
@@ -29,14 +35,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..database.base import Database, DocumentSnapshot
 from ..database.query import Query
 from ..model_cache import ModelCache
 from ..store import Store
-from .errors import ErrorLog, RecordedError
+from .errors import ErrorLog, ListenerErrors, RecordedError
 from .index import DOCUMENTS, DependencyIndex
 from .live import BACKOFF, BUILDING, IDLE, QUEUED, Compute, LiveHandle, OnError, OnResult, _View
 from .writer import ViewWriter
@@ -68,6 +74,10 @@ class Engine:
     ``document_watches``: watch the documents views read one by one on one
     Listen stream (``db.watch_documents``) rather than through one listener per
     collection. Default ("auto"): on when the database offers it (Firestore).
+
+    ``check_interval``: how often (seconds) the dispatcher takes listener
+    errors in and looks for watches that stopped for good; those are
+    subscribed again with the ``retry_base``/``retry_max`` backoff.
     """
 
     def __init__(
@@ -82,6 +92,7 @@ class Engine:
         build_batch: int = 64,
         confirm_delay: float | None | str = "auto",
         document_watches: bool | str = "auto",
+        check_interval: float = 1.0,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -107,8 +118,16 @@ class Engine:
         if document_watches == "auto":
             document_watches = hasattr(db, "watch_documents")
         self._index = DependencyIndex(
-            db, self._enqueue_event, self._errors, document_watches=bool(document_watches)
+            db,
+            self._enqueue_event,
+            self._errors,
+            document_watches=bool(document_watches),
+            retry_base=retry_base,
+            retry_max=retry_max,
         )
+        self.check_interval = check_interval
+        self._checks: list[Callable[[float], None]] = []
+        self._listener_errors: ListenerErrors | None = None
         self._lock = threading.Lock()
         self._views: dict[Hashable, _View[Any]] = {}
         self._timers: list[tuple[float, int, Hashable, bool]] = []
@@ -128,6 +147,7 @@ class Engine:
             if self._state != "new":
                 raise RuntimeError(f"engine already {self._state}; create a new Engine")
             self._state = "running"
+        self._listener_errors = ListenerErrors(self.db)  # the ones from now on
         self.writer.start()
         self._spawn("boiler-engine-dispatch", self._dispatch_loop)
         for i in range(self.workers):
@@ -158,6 +178,7 @@ class Engine:
             if thread.is_alive():
                 self._errors.record("stop", TimeoutError(f"thread {thread.name} did not stop"))
         self.writer.stop(max(0.1, deadline - time.monotonic()), raise_errors=False)
+        self._take_listener_errors()
         if raise_errors:
             failure = self._errors.failure("engine stopped with errors")
             writer_failure = self.writer.failure()
@@ -235,10 +256,20 @@ class Engine:
 
     @property
     def errors(self) -> list[RecordedError]:
-        """Recorded failures (newest last), each with stage, view key and exception."""
+        """Recorded failures (newest last), each with stage, view key and
+        exception; the database's listener errors since :meth:`start` included
+        (stage ``listener``)."""
+        self._take_listener_errors()
         return self._errors.snapshot()
 
+    def on_check(self, check: Callable[[float], None]) -> None:
+        """Run ``check(time.monotonic())`` on the dispatcher thread every
+        ``check_interval`` seconds (the runtime keeps its own listeners alive
+        from there). An exception it raises is recorded (stage ``check``)."""
+        self._checks.append(check)
+
     def health(self) -> dict[str, Any]:
+        self._take_listener_errors()
         last = self._errors.last
         with self._lock:
             live = len(self._views)
@@ -249,6 +280,7 @@ class Engine:
             "running": state == "running",
             "live_views": live,
             "watches": self.watch_count,
+            "watches_down": self._index.watches_down,
             "document_targets": self._index.document_targets,
             "queue_depth": self._queued + self._events.qsize(),
             "building": building,
@@ -316,11 +348,18 @@ class Engine:
 
     # -- dispatcher ---------------------------------------------------------------------------------
     def _dispatch_loop(self) -> None:
+        next_check = time.monotonic() + self.check_interval
         while True:
+            now = time.monotonic()
+            if now >= next_check:
+                self._check(now)
+                next_check = now + self.check_interval
             with self._lock:
-                wait = self._timers[0][0] - time.monotonic() if self._timers else None
+                wait = next_check - now
+                if self._timers:
+                    wait = min(wait, self._timers[0][0] - now)
             try:
-                item = self._events.get(timeout=max(0.0, wait) if wait is not None else None)
+                item = self._events.get(timeout=max(0.0, wait))
             except queue.Empty:
                 item = _WAKE
             if item is _STOP:
@@ -328,6 +367,22 @@ class Engine:
             if item is not _WAKE:
                 self._process_event(*item)
             self._fire_timers()
+
+    def _check(self, now: float) -> None:
+        """The periodic check: listener errors, dead watches, added checks."""
+        self._take_listener_errors()
+        for check in (self._index.revive, *self._checks):
+            try:
+                check(now)
+            except Exception as e:
+                self._errors.record("check", e)
+
+    def _take_listener_errors(self) -> None:
+        """Record the listener errors the database logged since the last call."""
+        feed = self._listener_errors
+        if feed is not None:
+            for error in feed.take():
+                self._errors.record("listener", error, logged=True)
 
     def _process_event(self, key: Any, generation: int, event: Any) -> None:
         try:

@@ -8,10 +8,11 @@ import threading
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..exceptions import RuntimeFailure
 
-__all__ = ["ErrorLog", "RecordedError"]
+__all__ = ["ErrorLog", "ListenerErrors", "RecordedError"]
 
 log = logging.getLogger("boiler.runtime")
 
@@ -43,13 +44,21 @@ class ErrorLog:
         self.count = 0
 
     def record(
-        self, stage: str, exc: BaseException, *, key: Hashable | None = None, attempt: int = 1
+        self,
+        stage: str,
+        exc: BaseException,
+        *,
+        key: Hashable | None = None,
+        attempt: int = 1,
+        logged: bool = False,
     ) -> RecordedError:
+        """Keep ``exc``; log it unless it was ``logged`` where it happened."""
         error = RecordedError(stage, key, exc, attempt)
         with self._lock:
             self._errors.append(error)
             self.count += 1
-        log.error("boiler runtime: %s", error, exc_info=exc)
+        if not logged:
+            log.error("boiler runtime: %s", error, exc_info=exc)
         return error
 
     def snapshot(self) -> list[RecordedError]:
@@ -72,3 +81,30 @@ class ErrorLog:
             f"{what}: {self.count} error(s) recorded:\n{lines}{more}",
             [e.exception for e in errors],
         )
+
+
+class ListenerErrors:
+    """The errors ``db`` records for its listeners (``db.listener_errors``:
+    callbacks that raised, listeners that stopped for good) since this was
+    created, each handed out by :meth:`take` once.
+
+    That list is bounded (the oldest fall off); an error is told apart by
+    identity, and the ones already seen are kept alive until they fall off,
+    so a new error cannot reuse a seen one's id.
+    """
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+        self._seen = {id(e): e for e in self._current()}
+
+    def _current(self) -> list[BaseException]:
+        return list(getattr(self._db, "listener_errors", ()))
+
+    def take(self) -> list[BaseException]:
+        """The errors recorded since the last call (oldest first)."""
+        with self._lock:
+            current = self._current()
+            new = [e for e in current if id(e) not in self._seen]
+            self._seen = {id(e): e for e in current}
+            return new

@@ -18,11 +18,17 @@ With ``document_watches`` (a database offering ``watch_documents``: Firestore),
 document dependencies are watched one by one on a single Listen stream instead
 of through their collection's watch (queries still use collection watches):
 a change then costs one message, not one per document of the collection.
+
+A collection watch that stops for good (see :mod:`.revive`) is subscribed
+again by :meth:`DependencyIndex.revive` after a backoff; until its new initial
+snapshot arrives the watch counts as awaiting it, and that snapshot then
+rebuilds the views depending on it as a first one does.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
@@ -34,8 +40,11 @@ from ..database.query import Query
 from ..store import Dependencies
 from . import watches as W
 from .errors import ErrorLog
+from .revive import backoff, stopped
 
 __all__ = ["DependencyIndex"]
+
+log = logging.getLogger("boiler.runtime")
 
 EventSink = Callable[[Any, int, Any], None]
 
@@ -55,6 +64,8 @@ class _WatchState:
     read_time: _dt.datetime | None = None  # None until the initial snapshot
     revision: int = 0
     views: set[Hashable] = field(default_factory=set)
+    failures: int = 0  # stopped (or failed to subscribe) in a row
+    retry_at: float | None = None  # stopped: when to subscribe again
 
 
 @dataclass
@@ -78,6 +89,8 @@ class DependencyIndex:
         errors: ErrorLog,
         *,
         document_watches: bool = False,
+        retry_base: float = 0.5,
+        retry_max: float = 30.0,
     ) -> None:
         if document_watches and not hasattr(db, "watch_documents"):
             raise ValueError(f"the {db.backend_name} backend has no document watches")
@@ -101,6 +114,8 @@ class DependencyIndex:
         self._watch_queries: dict[Query, set[Query]] = {}
         self._exact: dict[Query, tuple[tuple[int, ...], dict[str, Any]]] = {}
         self._generation = 0
+        self.retry_base = retry_base
+        self.retry_max = retry_max
         self.closed = False
 
     # -- introspection ------------------------------------------------------------
@@ -184,6 +199,12 @@ class DependencyIndex:
     def watched(self) -> list[Query]:
         with self._lock:
             return list(self._watches)
+
+    @property
+    def watches_down(self) -> int:
+        """Collection watches that stopped for good and wait to be subscribed again."""
+        with self._lock:
+            return sum(1 for s in self._watches.values() if s.retry_at is not None)
 
     # -- registration ---------------------------------------------------------------
     def register(
@@ -310,6 +331,7 @@ class DependencyIndex:
             state.read_time = event.read_time
             state.revision += 1
             if initial:
+                state.failures = 0
                 only = frozenset([key])
                 memo: dict[Query, dict[str, Any] | None] = {}
                 dirty = {v for v in state.views if self._stale(self._views[v], only, memo)}
@@ -511,17 +533,62 @@ class DependencyIndex:
         return result
 
     def _subscribe(self, key: Query) -> _WatchState:
-        self._generation += 1
-        state = _WatchState(key=key, generation=self._generation)
+        state = _WatchState(key=key, generation=0)
         self._watches[key] = state
-        on_event = self._on_event
-        generation = state.generation
+        self._listen(state)
+        return state
+
+    def _listen(self, state: _WatchState) -> None:
+        """Subscribe ``state``'s watch under a new generation (lock held)."""
+        self._generation += 1
+        state.generation = generation = self._generation
+        on_event, key = self._on_event, state.key
 
         def callback(event: ListenEvent) -> None:  # listener thread: only enqueue
             on_event(key, generation, event)
 
         state.watch = self._db.listen_query(key, callback)
-        return state
+
+    def revive(self, now: float) -> None:
+        """Subscribe again, after a backoff, the collection watches that stopped
+        for good. Until its new initial snapshot, a watch awaits it (its query
+        results count as unknown); that snapshot then dirties and confirms
+        the views depending on it like a first one."""
+        dead: list[tuple[Query, Watch]] = []
+        with self._lock:
+            if self.closed:
+                return
+            for state in self._watches.values():
+                if state.retry_at is None:
+                    if not stopped(state.watch):
+                        continue
+                    if state.watch is not None:
+                        dead.append((state.key, state.watch))
+                    state.watch = None
+                    state.read_time = None  # awaiting a new initial snapshot
+                    state.generation = 0  # a late event of the dead watch is ignored
+                    self._retry(state, now, "stopped")
+                elif now >= state.retry_at:
+                    try:
+                        self._listen(state)
+                        state.retry_at = None
+                    except Exception as e:
+                        self._errors.record("listen", e, key=state.key.describe())
+                        self._retry(state, now, "could not be subscribed again")
+        for key, watch in dead:  # release what is left of them
+            try:
+                watch.unsubscribe()
+            except Exception as e:
+                self._errors.record("unsubscribe", e, key=key.describe())
+
+    def _retry(self, state: _WatchState, now: float, what: str) -> None:
+        """Schedule ``state``'s next subscription (lock held)."""
+        state.failures += 1
+        delay = backoff(state.failures, self.retry_base, self.retry_max)
+        state.retry_at = now + delay
+        log.warning(
+            "listener on %s %s; subscribing again in %.1f s", state.key.describe(), what, delay
+        )
 
     def _unindex(self, view: Hashable, reg: _Registration | None) -> None:
         if reg is None:

@@ -3,7 +3,9 @@
 It owns every thread: the engine's workers, the view writer, and one trigger
 thread per mediator (changes of one source are handled in commit order).
 Listener callbacks only enqueue. Errors are recorded with context, never
-swallowed; :meth:`Runtime.stop` raises them (``RuntimeFailure``).
+swallowed; :meth:`Runtime.stop` raises them (``RuntimeFailure``). A mediator's
+source listener that stops for good is subscribed again with backoff from the
+engine's periodic check (:class:`~.revive.SourceWatch`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..database import Database, ListenEvent, Watch
 from .engine import Engine
 from .errors import ErrorLog, RecordedError
+from .revive import SourceWatch
 
 if TYPE_CHECKING:
     from ..mediators.base import Mediator
@@ -59,7 +62,30 @@ class _MediatorRunner:
     def start(self) -> None:
         self.thread.start()
         source = type(self.mediator).source
-        self.watch = self.runtime.db.listen_query(source.query, self._on_event)
+        engine = self.runtime.engine
+        self.watch = SourceWatch(
+            self.runtime.db,
+            source.query,
+            self._on_event,
+            on_error=self._on_listen_error,
+            retry_base=engine.retry_base,
+            retry_max=engine.retry_max,
+        ).start()
+
+    @property
+    def source_down(self) -> bool:
+        """Whether the source listener stopped and is not delivering again yet."""
+        watch = self.watch
+        return isinstance(watch, SourceWatch) and watch.down
+
+    def check(self, now: float) -> None:
+        """Subscribe the source again if its listener stopped (engine dispatcher)."""
+        watch = self.watch
+        if isinstance(watch, SourceWatch):
+            watch.check(now)
+
+    def _on_listen_error(self, exc: BaseException) -> None:
+        self.runtime.record_error(f"mediator {type(self.mediator).__name__} source", exc)
 
     def _on_event(self, event: ListenEvent) -> None:  # listener thread: only enqueue
         with self.lock:
@@ -176,6 +202,7 @@ class Runtime:
             db = Context.db
         self.db = db
         self.engine = Engine(db, workers=workers)
+        self.engine.on_check(self._check_sources)
         self._errors = ErrorLog()
         self._runners: list[_MediatorRunner] = []
         self._pending_classes = list(mediators)
@@ -326,8 +353,16 @@ class Runtime:
 
     @property
     def errors(self) -> list[RecordedError]:
-        """Every recorded error: mediators, engine builds and the writer."""
+        """Every recorded error: mediators, engine builds, the writer and the
+        database's listener errors since start (stage ``listener``)."""
         return self._errors.snapshot() + self.engine.errors + self.engine.writer.errors
+
+    def _check_sources(self, now: float) -> None:
+        """The engine's periodic check: mediator sources whose listener stopped."""
+        with self._lock:
+            runners = list(self._runners)
+        for runner in runners:
+            runner.check(now)
 
     @property
     def mediators(self) -> list[Mediator]:
@@ -348,6 +383,7 @@ class Runtime:
             "error_count": len(errors),
             "last_error": str(errors[-1]) if errors else None,
             "source_watches": sum(1 for r in runners if r.watch is not None),
+            "source_watches_down": sum(1 for r in runners if r.source_down),
             "heap_frozen": self.heap_frozen,
             "switch_interval": sys.getswitchinterval(),
         }
@@ -364,7 +400,9 @@ class Runtime:
         while time.monotonic() < deadline:
             with self._lock:
                 runners = list(self._runners)
-            if all(r.initial_done.is_set() and r.pending == 0 for r in runners):
+            if all(
+                r.initial_done.is_set() and r.pending == 0 and not r.source_down for r in runners
+            ):
                 left = max(0.01, deadline - time.monotonic())
                 if self.engine.wait_idle(left) and self.engine.writer.flush(left):
                     if all(r.pending == 0 for r in runners) and self.engine.wait_idle(0.01):

@@ -298,3 +298,19 @@ def test_writes_wait_for_an_unavailable_database(project_id: str) -> None:
         w.stop(raise_errors=False)
         db.close()
         emulator.stop()
+
+
+def test_a_batch_failing_as_a_whole_is_not_split(db: Database) -> None:
+    """Only data the database refuses is split out; a failure of the whole
+    batch (here: the database closed) is given up once, not once per view."""
+    w = ViewWriter(db, retry_base=0.001)  # not started: the three go in one batch
+    for name in "abc":
+        w.write(f"views/{name}", {"n": name}, v(1))
+    db.close()
+    w.start()
+    try:
+        assert w.flush(10)
+    finally:
+        w.stop(raise_errors=False)
+    assert [type(e.exception).__name__ for e in w.errors] == ["DatabaseClosed", "RuntimeError"]
+    assert {e.key for e in w.errors} == {"views/a and 2 more"}

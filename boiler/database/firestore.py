@@ -577,7 +577,7 @@ class _FirestoreTransaction(Transaction):
             return
         try:
             _tx_call(self._lib, "rollback", self._db._rpc)
-        except (gexc.GoogleAPICallError, ValueError):
+        except (gexc.GoogleAPIError, ValueError):  # RetryError is not a GoogleAPICallError
             logger.debug("transaction rollback failed", exc_info=True)
 
 

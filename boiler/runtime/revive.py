@@ -32,7 +32,7 @@ def stopped(watch: Any) -> bool:
 
 def backoff(failures: int, base: float, maximum: float) -> float:
     """Seconds to wait before subscribing again after ``failures`` in a row."""
-    return float(min(maximum, base * 2 ** max(0, failures - 1)))
+    return float(min(maximum, base * 2 ** min(max(0, failures - 1), 64)))
 
 
 def resync_event(held: dict[str, DocumentSnapshot], event: ListenEvent) -> ListenEvent:

@@ -22,9 +22,10 @@ holding the same path, so each path's writes still land in order.
   the error names the document; while the database does not answer
   (:class:`~boiler.exceptions.Unavailable`) the writes wait and retry until
   it does or the writer stops. Every failure is recorded.
-- **Memory**: the content of the last ``known_limit`` view documents written
-  is kept (to skip unchanged writes); older entries are forgotten and read
-  once more when written again.
+- **Memory**: what the last ``known_limit`` view documents written hold is
+  kept (to skip unchanged writes); older entries are forgotten and read once
+  more when written again. A tombstone is forgotten too: it guards against a
+  late older write until ``known_limit`` newer writes have followed.
 - **Listeners** (:meth:`ViewWriter.add_listener`) hear every committed write
   or delete as ``fn(path, data, version)`` (``data`` None: deleted), on the
   writer thread after the commit, outside any lock; their errors are recorded.
@@ -38,6 +39,7 @@ import functools
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +61,7 @@ from ..exceptions import (
     Unavailable,
 )
 from .errors import ErrorLog, RecordedError
+from .revive import backoff
 
 __all__ = ["VERSION_FIELD", "ViewListener", "ViewWriter"]
 
@@ -140,7 +143,8 @@ class ViewWriter:
         self._pending: dict[str, tuple[dict[str, Any] | None, _dt.datetime]] = {}
         self._inflight = 0
         self._busy: set[str] = set()  # paths in a commit under way
-        self._known: dict[str, _Known] = {}
+        self._known: OrderedDict[str, _Known] = OrderedDict()  # oldest first
+        self._known_lock = threading.Lock()
         self._reread: set[str] = set()
         self._threads: list[threading.Thread] = []
         self._stopping = False
@@ -380,9 +384,11 @@ class ViewWriter:
         True when it was refused and ``split`` asks the caller to split it.
 
         A conflict re-reads and decides again (up to ``max_attempts``); while
-        the database does not answer, retry until the writer stops; any other
-        error is recorded and retried up to ``max_attempts`` (a value the
-        database cannot store, or a closed database: given up at once).
+        the database does not answer, retry until the writer stops (recording
+        the 1st, 2nd, 4th, 8th... failure: an outage logs little); data the
+        database refuses (``ValueError``/``TypeError``, e.g. a value it cannot
+        store) is split out, or given up at once when alone, as on a closed
+        database; any other error is recorded and retried up to ``max_attempts``.
         """
         key = paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more"
         attempt = 0
@@ -395,22 +401,22 @@ class ViewWriter:
                 self._count("conflicts")  # re-read and decide again
                 done = attempt >= self.max_attempts
             except Unavailable as e:
-                self._errors.record("write", e, key=key, attempt=attempt)
+                if attempt & (attempt - 1) == 0:
+                    self._errors.record("write", e, key=key, attempt=attempt)
                 done = self._stopping
             except Exception as e:
-                if split and not isinstance(e, DatabaseClosed):
+                refused = isinstance(e, TypeError | ValueError)
+                if split and refused:
                     return True
                 self._errors.record("write", e, key=key, attempt=attempt)
-                done = attempt >= self.max_attempts or isinstance(
-                    e, TypeError | ValueError | DatabaseClosed
-                )
+                done = refused or isinstance(e, DatabaseClosed) or attempt >= self.max_attempts
             if done:
                 why = "the writer is stopping" if self._stopping else f"{attempt} attempt(s)"
                 self._errors.record("write", RuntimeError(f"gave up after {why}"), key=key)
                 return False
             # The whole backoff (other commits' notifications must not cut it
             # short), unless the writer is stopping.
-            deadline = time.monotonic() + min(2.0, self.retry_base * 2 ** (min(attempt, 16) - 1))
+            deadline = time.monotonic() + backoff(attempt, self.retry_base, 2.0)
             with self._cond:
                 while not self._stopping and (left := deadline - time.monotonic()) > 0:
                     self._cond.wait(left)
@@ -439,7 +445,7 @@ class ViewWriter:
         items: list[tuple[str, dict[str, Any] | None, _dt.datetime]],
         out: list[tuple[str, dict[str, Any] | None, _dt.datetime]],
     ) -> None:
-        # Taken once: another committer may forget (evict) an entry meanwhile.
+        # Taken once: another committer may forget an entry meanwhile.
         knowns = {p: self._known.get(p) for p, _, _ in items}
         cold = [p for p, known in knowns.items() if known is None or p in self._reread]
         if cold:
@@ -517,13 +523,11 @@ class ViewWriter:
         """Keep ``known`` for ``path`` as the newest entry; forget the oldest
         beyond ``known_limit``."""
         entries = self._known
-        entries.pop(path, None)
-        entries[path] = known
-        while len(entries) > self.known_limit:
-            try:
-                del entries[next(iter(entries))]
-            except (KeyError, RuntimeError, StopIteration):  # another committer got there first
-                break
+        with self._known_lock:
+            entries[path] = known
+            entries.move_to_end(path)
+            while len(entries) > self.known_limit:
+                entries.popitem(last=False)
 
     def _record(
         self,

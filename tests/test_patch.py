@@ -24,6 +24,7 @@ from boiler.exceptions import (
     NotFound,
     TransactionConflict,
     Unauthorized,
+    Unavailable,
     ValidationError,
 )
 from boiler.mediators import PatchMediator
@@ -173,6 +174,30 @@ def test_transient_failure_retried_until_processed_once(
     assert len(recorded) == failures, recorded  # each failure recorded, keyed by the patch
     assert all(isinstance(e.exception, type(error())) for e in recorded)
     assert "retry in" in recorded[0].stage
+
+
+def test_a_lasting_bug_rejects_the_patch_after_max_failures(
+    runtime: Runtime, db: Database, faults: Faults
+) -> None:
+    faults.times, faults.error = 100, lambda: RuntimeError("a bug that stays")
+    db.set(PATCH, {"add": 1})
+    result = wait_outcome(db)
+    assert result["status"] == "rejected"
+    assert result["error"] == "RuntimeError: a bug that stays (gave up after 8 failures)"
+    assert runtime.wait_idle(TIMEOUT), runtime.health()
+    assert faults.raised == CounterPatch.max_failures == 8 and counter(db) == 0
+    recorded = patch_errors(runtime)
+    assert len(recorded) == 8 and "gave up: rejected" in recorded[-1].stage
+
+
+def test_an_unavailable_database_is_waited_for_past_max_failures(
+    runtime: Runtime, db: Database, faults: Faults
+) -> None:
+    faults.times, faults.error = 10, lambda: Unavailable("Firestore did not answer")
+    db.set(PATCH, {"add": 1})
+    assert wait_outcome(db)["status"] == "processed"
+    assert runtime.wait_idle(TIMEOUT), runtime.health()
+    assert faults.raised == 10 and counter(db) == 1
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,16 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..database import SERVER_TIMESTAMP, DocumentSnapshot, Transaction, paths
-from ..exceptions import Forbidden, InvalidPath, NotFound, Unauthorized, ValidationError
+from ..exceptions import (
+    Conflict,
+    Forbidden,
+    InvalidPath,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    ValidationError,
+)
+from ..runtime.revive import backoff
 from ..source.base import Event, PatchSource
 from ..store import Store
 from ..view_model import ViewModel
@@ -42,10 +51,15 @@ class PatchMediator(Mediator):
     recorded (keyed by the patch path) and retried on this mediator's thread
     with exponential backoff (the engine's ``retry_base``/``retry_max``)
     until it is processed, deleted, or the runtime stops; a restart picks it
-    up again.
+    up again. While the database is unavailable or contended that goes on
+    for as long as it takes; any other error (a bug, say) rejects the patch
+    after ``max_failures`` failures in a row ("gave up after N failures").
     """
 
     view_model: ClassVar[type[ViewModel]]
+    #: Failures in a row after which a patch failing with an error that is
+    #: neither the client's nor transient is rejected.
+    max_failures: ClassVar[int] = 8
 
     def __init__(self, runtime: Any) -> None:
         super().__init__(runtime)
@@ -105,7 +119,20 @@ class PatchMediator(Mediator):
             self._retries[patch_path] = (failures, pending[1])
             self.runtime.record_error(f"patch {name} (failure {failures})", error, key=patch_path)
             return
-        delay = min(self.engine.retry_max, self.engine.retry_base * 2 ** (failures - 1))
+        if failures >= self.max_failures and not isinstance(error, Unavailable | Conflict):
+            try:
+                self.db.run_transaction(
+                    lambda tx: self._reject(tx, patch_path, error, gave_up=failures)
+                )
+            except Exception as e:  # not even rejected: retry as usual
+                self.runtime.record_error(f"patch {name} (reject)", e, key=patch_path)
+            else:
+                self._retries.pop(patch_path, None)
+                self.runtime.record_error(
+                    f"patch {name} (failure {failures}, gave up: rejected)", error, key=patch_path
+                )
+                return
+        delay = backoff(failures, self.engine.retry_base, self.engine.retry_max)
         token = next(self._tokens)
         if self.runtime.call_later(self, delay, lambda: self._retry(patch_path, token)):
             self._retries[patch_path] = (failures, token)
@@ -142,7 +169,9 @@ class PatchMediator(Mediator):
         )
         return "processed"
 
-    def _reject(self, tx: Transaction, patch_path: str, error: BaseException) -> str | None:
+    def _reject(
+        self, tx: Transaction, patch_path: str, error: BaseException, *, gave_up: int = 0
+    ) -> str | None:
         snap = tx.get(patch_path)
         if not snap.exists or _outcome(snap.data):
             return _outcome(snap.data)
@@ -151,7 +180,8 @@ class PatchMediator(Mediator):
             {
                 PATCH_FIELD: {
                     "status": "rejected",
-                    "error": f"{type(error).__name__}: {error}",
+                    "error": f"{type(error).__name__}: {error}"
+                    + (f" (gave up after {gave_up} failures)" if gave_up else ""),
                     "processedAt": SERVER_TIMESTAMP,
                 }
             },

@@ -83,6 +83,23 @@ def test_backoff_doubles_up_to_its_maximum() -> None:
     assert [backoff(n, 0.5, 3.0) for n in (1, 2, 3, 4, 10)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
+def test_a_replacement_listener_delivers_the_first_snapshot_even_when_empty(
+    db: Database,
+) -> None:
+    """A source whose first listener stopped before delivering anything: the
+    replacement's initial snapshot of an empty collection still reaches the
+    consumer (its initial snapshot: the mediator's start-up waits for it)."""
+    events: list[ListenEvent] = []
+    errors: list[BaseException] = []
+    watch = SourceWatch(db, Query("empty"), events.append, on_error=errors.append)
+    watch._subscribe(resync=True)  # as check() does once the first listener stopped
+    try:
+        wait_for(lambda: events, timeout=TIMEOUT, message="the initial snapshot")
+        assert events[0].docs == [] and not watch.down and not errors
+    finally:
+        watch.unsubscribe()
+
+
 def test_listener_errors_since_start_reach_the_engine_once(db: Database) -> None:
     """A listener callback that raises is recorded by the database; the engine
     reports those recorded since it started (stage ``listener``), each once,

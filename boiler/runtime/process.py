@@ -239,11 +239,12 @@ class Runtime:
             self._runners.append(runner)
             try:
                 runner.start()
-            except BaseException:
+                return instance
+            except BaseException as e:
                 self._runners.remove(runner)
-                runner.stop(1.0)
-                raise
-        return instance
+                failure = e
+        runner.stop(1.0)  # not under the lock: it joins a thread, runs mediator.stopped()
+        raise failure
 
     def remove(self, mediator: Mediator) -> None:
         with self._lock:

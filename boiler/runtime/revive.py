@@ -56,7 +56,8 @@ class SourceWatch:
     that :meth:`check` subscribes again (after a backoff) once it stopped for
     good. The new listener's first event reaches ``on_event`` as the changes
     since the last event delivered (see :func:`resync_event`), so a consumer
-    sees one continuous stream; an event with nothing in it is not passed on.
+    sees one continuous stream; an event with nothing in it is not passed on
+    (unless it is the first of all: the consumer's initial snapshot).
 
     ``on_error(exc)`` gets a failure to subscribe again (the listener's own
     failure is in the database's ``listener_errors``).
@@ -83,6 +84,7 @@ class SourceWatch:
         self._generation = 0
         self._resync = False  # the current listener's first event is a resync
         self._held: dict[str, DocumentSnapshot] = {}
+        self._delivered = False  # an event has reached on_event
         self._failures = 0
         self._retry_at: float | None = None  # down: when to subscribe again
         self._closed = False
@@ -170,7 +172,7 @@ class SourceWatch:
                 self._resync = False
                 self._failures = 0
                 event = resync_event(self._held, event)
-                if not event.changes:
+                if not event.changes and self._delivered:
                     self._held = {d.path: d for d in event.docs}
                     return
             held = self._held
@@ -179,4 +181,5 @@ class SourceWatch:
                     held.pop(change.document.path, None)
                 else:
                     held[change.document.path] = change.document
+            self._delivered = True
         self._on_event(event)

@@ -90,6 +90,9 @@ class Dispatcher:
         self._on_error = on_error
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        #: Events submitted whose callback has not finished.
+        self.undelivered = 0
 
     def submit(self, listener: Listener, event: ListenEvent) -> None:
         """Queue ``event`` for ``listener`` (starts the thread on first use)."""
@@ -101,6 +104,8 @@ class Dispatcher:
                     )
                     thread.start()
                     self._thread = thread
+        with self._count_lock:
+            self.undelivered += 1
         self._queue.put((listener, event))
 
     def _run(self) -> None:
@@ -111,12 +116,14 @@ class Dispatcher:
                 return
             listener, event = item
             callback = listener.callback
-            if callback is None or not listener.active:
-                continue
             try:
-                callback(event)
+                if callback is not None and listener.active:
+                    callback(event)
             except Exception as e:  # noqa: BLE001 - reported, never kills the listener
                 self._on_error(listener, e)
+            finally:
+                with self._count_lock:
+                    self.undelivered -= 1
 
     def in_dispatcher(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread

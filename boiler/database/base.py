@@ -249,6 +249,12 @@ class Database(ABC):
     #: ``"embedded"`` or ``"firestore"``.
     backend_name: str = "abstract"
 
+    @property
+    def undelivered_events(self) -> int:
+        """Listener events this process holds that callbacks have not finished
+        (0 where the backend cannot tell: Firestore's are still on the wire)."""
+        return 0
+
     # -- single-document operations -----------------------------------------
     @abstractmethod
     def get(self, path: str) -> DocumentSnapshot:

@@ -428,6 +428,10 @@ class EmbeddedDatabase(Database):
         self.listener_errors.append(error)
         del self.listener_errors[:-MAX_LISTENER_ERRORS]
 
+    @property
+    def undelivered_events(self) -> int:
+        return self._dispatcher.undelivered
+
     # -- lifecycle ------------------------------------------------------------
     def close(self) -> None:
         with self._lock:

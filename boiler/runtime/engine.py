@@ -114,6 +114,7 @@ class Engine:
         # (one thread hand-off less). Library listeners (Firestore) only enqueue.
         self._inline_events = db.backend_name == "embedded"
         self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._handling = 0  # events handed to the engine, not yet processed
         self._ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
         if document_watches == "auto":
             document_watches = hasattr(db, "watch_documents")
@@ -299,10 +300,16 @@ class Engine:
             with self._lock:
                 busy = (
                     self._queued
+                    or self._handling
                     or any(t[3] for t in self._timers)
                     or any(v.state in (QUEUED, BUILDING) for v in self._views.values())
                 )
-            if not busy and self._events.empty() and not self._index.awaiting_initial():
+            if (
+                not busy
+                and self._events.empty()
+                and not self.db.undelivered_events
+                and not self._index.awaiting_initial()
+            ):
                 return True
             time.sleep(0.005)
         return False
@@ -336,6 +343,8 @@ class Engine:
         self._index.unregister(view.key)
 
     def _enqueue_event(self, key: Any, generation: int, event: Any) -> None:
+        with self._lock:
+            self._handling += 1  # until processed: wait_idle must not miss it
         if self._inline_events or key == DOCUMENTS:
             self._process_event(key, generation, event)
         else:
@@ -386,20 +395,24 @@ class Engine:
 
     def _process_event(self, key: Any, generation: int, event: Any) -> None:
         try:
-            dirty, confirm = self._index.process_event(key, generation, event)
-        except Exception as e:
-            where = key.describe() if isinstance(key, Query) else key
-            self._errors.record("listen", e, key=where)
-            dirty, confirm = set(), set()
-        for view_key in dirty:
-            self._mark_dirty(view_key)
-        if confirm and self.confirm_delay is not None:
-            at = time.monotonic() + self.confirm_delay
+            try:
+                dirty, confirm = self._index.process_event(key, generation, event)
+            except Exception as e:
+                where = key.describe() if isinstance(key, Query) else key
+                self._errors.record("listen", e, key=where)
+                dirty, confirm = set(), set()
+            for view_key in dirty:
+                self._mark_dirty(view_key)
+            if confirm and self.confirm_delay is not None:
+                at = time.monotonic() + self.confirm_delay
+                with self._lock:
+                    for view_key in confirm:
+                        heapq.heappush(self._timers, (at, next(self._seq), view_key, True))
+                self._events.put(_WAKE)  # the dispatcher re-arms its timer wait
+            self.stats["events"] += 1  # processed (tests wait on it)
+        finally:
             with self._lock:
-                for view_key in confirm:
-                    heapq.heappush(self._timers, (at, next(self._seq), view_key, True))
-            self._events.put(_WAKE)  # the dispatcher re-arms its timer wait
-        self.stats["events"] += 1  # processed (tests wait on it)
+                self._handling -= 1
 
     def _fire_timers(self) -> None:
         now = time.monotonic()

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("boiler.app")
 EXTENSION = "boiler"
+#: The request body limit set on a Flask app that has none (``MAX_CONTENT_LENGTH``).
+MAX_CONTENT_LENGTH = 1 << 20
 #: Where flasgger serves the UI and the document.
 APIDOCS_ROUTE = "/apidocs/"
 APISPEC_ROUTE = "/apispec_1.json"
@@ -93,6 +95,9 @@ class Boiler:
         with ``apidocs``, flasgger. Refuses to run twice on one Flask app."""
         if EXTENSION in flask_app.extensions:
             raise RuntimeError("boiler is already initialized on this Flask app")
+        # Request bodies are read whole: 1 MiB unless the app set its own limit (413).
+        if flask_app.config.get("MAX_CONTENT_LENGTH") is None:
+            flask_app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
         db, runtime = _resolve(runtime_or_db)
         if verifier is None:
             config = (app.config if app is not None else None) or Config.from_env()
@@ -151,8 +156,8 @@ def _healthz() -> Response:
     runtime = state_of(current_app).runtime
     if runtime is None:
         body: dict[str, Any] = {"running": False, "reason": "no runtime attached"}
-    else:
-        body = runtime.health()
+    else:  # unauthenticated: counts, never the errors' text (paths, ids, data)
+        body = {k: v for k, v in runtime.health().items() if k != "last_error"}
     response = jsonify(body)
     response.status_code = 200 if body.get("running") else 503
     return response
@@ -196,6 +201,7 @@ __all__ = [
     "APISPEC_ROUTE",
     "Boiler",
     "BoilerState",
+    "MAX_CONTENT_LENGTH",
     "create_flask_app",
     "state_of",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..exceptions import ConfigurationError, Unauthorized
+from ..exceptions import ConfigurationError, Unauthorized, Unavailable
 from .base import Principal
 
 #: Seconds of clock difference tolerated on ``exp``.
@@ -65,8 +65,8 @@ class FirebaseTokenVerifier:
             raise Unauthorized("user not found") from e
         except auth.InvalidIdTokenError as e:
             raise Unauthorized(f"invalid Firebase ID token: {_reason(e)}") from e
-        except auth.CertificateFetchError as e:
-            raise Unauthorized(f"cannot fetch Firebase public keys: {e}") from e
+        except auth.CertificateFetchError as e:  # our trouble, not the caller's (503)
+            raise Unavailable("cannot fetch Firebase public keys to verify the token") from e
         except ValueError as e:
             if "project id" in str(e).lower():  # the server's configuration, not the token
                 raise ConfigurationError(f"FirebaseTokenVerifier: {e}") from e

@@ -10,7 +10,8 @@
     )
 
 - ``GET {prefix}/<meeting_id>``: the caller's view (params ``doc_id`` = the
-  id, ``user_id`` = the token's uid), after ``check_access(uid)``. Served from
+  id, ``user_id`` = the token's uid), after ``authorize(principal)`` (the
+  declared ``Meta.access`` rule, then ``check_access``). Served from
   the maintained view document at ``view_path`` when it is current (see
   :meth:`ViewAccess.read`), else computed once.
 - ``PATCH {prefix}/<meeting_id>`` with view data keys (``{"inSession": false}``):
@@ -24,6 +25,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ..exceptions import ValidationError
 from ..view_model import ViewModel
 from .access import ViewAccess, ViewRead
 from .request import current_principal, current_services, json_object
@@ -75,13 +77,17 @@ class RestMediator(RestResource):
         use = self.serve_documents
         if use is None:
             use = services.runtime_running
-        uid = current_principal().uid
-        return self.access.read(services.db, uid, view_args[self.id_param], use_document=use)
+        principal = current_principal()
+        doc_id = view_args[self.id_param]
+        try:
+            return self.access.read(services.db, principal, doc_id, use_document=use)
+        except ValidationError as e:  # a GET sends no data: what is stored is at fault
+            raise RuntimeError(f"{self.view_model.__name__} {doc_id!r}: invalid stored data") from e
 
     def patch_view(self, **view_args: Any) -> ViewRead:
         body = json_object()
-        uid = current_principal().uid
-        return self.access.write(current_services().db, uid, view_args[self.id_param], body)
+        principal = current_principal()
+        return self.access.write(current_services().db, principal, view_args[self.id_param], body)
 
     # -- routes -------------------------------------------------------------------------------
     def operations(self) -> list[Operation]:

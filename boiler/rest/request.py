@@ -74,6 +74,8 @@ def json_object() -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadRequest(f"the request body is not valid JSON: {e}") from e
+    except RecursionError as e:
+        raise BadRequest("the request body is nested too deeply") from e
     if not isinstance(body, Mapping):
         raise BadRequest(f"the request body must be a JSON object, got {_json_type(body)}")
     return dict(body)

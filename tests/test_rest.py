@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from boiler import attrs
+from boiler.access import role
 from boiler.app import create_flask_app
 from boiler.application import App
 from boiler.auth import DevTokenVerifier
@@ -257,3 +258,61 @@ def test_rest_body_equals_the_live_view(seeded: Database) -> None:
         if live is not None:
             live.dispose()
         runtime.stop(raise_errors=False)
+
+
+# -- declared access rules (Meta.access) are enforced over REST ---------------------------------
+class AdminSession(MeetingSession):
+    """The meeting session for admins only: the declared rule, then check_access."""
+
+    class Meta:
+        access = role("admin")
+
+
+def admin_auth(uid: str, **claims: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {VERIFIER.issue(uid, claims=claims)}"}
+
+
+@pytest.mark.parametrize("serve_documents", [True, False], ids=["document", "computed"])
+def test_role_rule_refuses_get_and_patch_without_the_role(
+    seeded: Database, serve_documents: bool
+) -> None:
+    admin_only = App(
+        "admin_only",
+        rest=[
+            RestMediator(
+                AdminSession,
+                url_prefix="/admin_sessions",
+                id_param="meeting_id",
+                view_path="users/{user_id}/MeetingSession/{doc_id}",
+                serve_documents=serve_documents,  # both read paths check the rule
+            )
+        ],
+    )
+    with serve(create_flask_app(admin_only, seeded, verifier=VERIFIER)) as base:
+        url = base + "/admin_sessions/meeting_1"
+        # thomasina takes part in the meeting (check_access would let her in): no role
+        for response in (
+            requests.get(url, headers=auth("thomasina"), timeout=10),
+            requests.patch(url, json={"inSession": False}, headers=auth("thomasina"), timeout=10),
+            requests.get(url, headers=admin_auth("thomasina", role="organizer"), timeout=10),
+        ):
+            assert response.status_code == 403
+            error = error_of(response)
+            assert error["code"] == "forbidden"
+            assert "may not access AdminSession: no role 'admin'" in error["message"]
+        assert status(seeded) == "in-session"  # the refused PATCH wrote nothing
+        # the rule reads no documents: refused before learning whether a meeting exists
+        nope = requests.get(base + "/admin_sessions/nope", headers=auth("thomasina"), timeout=10)
+        assert nope.status_code == 403
+
+        # an admin who is not a participant: the rule lets them in, check_access does not
+        boss = requests.get(url, headers=admin_auth("boss", role="admin"), timeout=10)
+        assert boss.status_code == 403 and "not a participant" in error_of(boss)["message"]
+
+        # an admin participant (the `roles` list claim counts too) reads and writes
+        admin = admin_auth("tijuana", roles=["admin"])
+        got = requests.get(url, headers=admin, timeout=10)
+        assert got.status_code == 200 and got.json()["inSession"] is True
+        patched = requests.patch(url, json={"inSession": False}, headers=admin, timeout=10)
+        assert patched.status_code == 200 and patched.json()["inSession"] is False
+        assert status(seeded) == "closed"

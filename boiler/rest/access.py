@@ -6,6 +6,11 @@
   maintained view document when it is current, else computed once;
 - :meth:`ViewAccess.write` validates a body of view data keys and applies it
   through the view model's setters in one transaction.
+
+Access is :meth:`ViewModel.authorize <boiler.view_model.ViewModel.authorize>`
+with the caller's verified :class:`~boiler.auth.Principal`: the declared
+``Meta.access`` rule (its role claims included), then ``check_access`` — the
+policy the generated Firestore rules enforce too.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..auth import Principal
 from ..database import Database, DocumentSnapshot, Transaction
 from ..exceptions import ValidationError
 from ..store import Store
@@ -52,17 +58,22 @@ class ViewAccess:
         self.view_path = view_path
         self.user_param = user_param
 
-    def params(self, doc_id: str, uid: str) -> dict[str, Any]:
-        """The view params for ``doc_id`` as seen by ``uid``."""
-        return {"doc_id": doc_id, self.user_param: uid}
+    def params(self, doc_id: str, uid: str | Principal) -> dict[str, Any]:
+        """The view params for ``doc_id`` as seen by ``uid`` (or a principal)."""
+        return {"doc_id": doc_id, self.user_param: _uid(uid)}
 
     def document_path(self, params: Mapping[str, Any]) -> str | None:
         """Where the maintained view for ``params`` lives (None if not maintained)."""
         return None if self.view_path is None else self.view_path.format(**params)
 
     # -- read ---------------------------------------------------------------------------------
-    def read(self, db: Database, uid: str, doc_id: str, *, use_document: bool = True) -> ViewRead:
-        """``uid``'s view of ``doc_id``, after ``check_access(uid)``.
+    def read(
+        self, db: Database, caller: str | Principal, doc_id: str, *, use_document: bool = True
+    ) -> ViewRead:
+        """``caller``'s view of ``doc_id``, after ``view.authorize(caller)``.
+
+        ``caller`` is the verified :class:`~boiler.auth.Principal` (its claims
+        count for role rules) or a bare uid (no claims).
 
         The view document is served only if it has every exported key and its
         version is not older than anything the access check read (the view's
@@ -74,18 +85,18 @@ class ViewAccess:
         *first*, so the documents the access check reads afterwards are at
         least as new, and "not older than them" still holds for the view.
         """
-        params = self.params(doc_id, uid)
+        params = self.params(doc_id, caller)
         path = self.document_path(params) if use_document else None
         if path is not None:
             snap = db.get(path)  # before the access check's reads: see above
             store = Store(db)
-            self.view_model(store, **params).check_access(uid)
+            self.view_model(store, **params).authorize(caller)
             data = self._current_document(snap, store)
             if data is not None:
                 return ViewRead(data, "document")
         with db.transaction(read_only=True) as tx:
             view = self.view_model(Store(tx), **params)
-            view.check_access(uid)
+            view.authorize(caller)
             return ViewRead(view.to_view_dict(), "computed")
 
     def _current_document(self, snap: DocumentSnapshot, store: Store) -> dict[str, Any] | None:
@@ -124,20 +135,27 @@ class ViewAccess:
                 message = str(e).split(": ", 1)[-1] if e.field else str(e)
                 raise ValidationError(message, field=key) from e
 
-    def write(self, db: Database, uid: str, doc_id: str, body: Mapping[str, Any]) -> ViewRead:
-        """Apply ``body`` as ``uid`` (one transaction); returns the fresh view."""
+    def write(
+        self, db: Database, caller: str | Principal, doc_id: str, body: Mapping[str, Any]
+    ) -> ViewRead:
+        """Apply ``body`` as ``caller`` (one transaction, after ``view.authorize(caller)``);
+        returns the fresh view."""
         self.validate(body)
-        params = self.params(doc_id, uid)
+        params = self.params(doc_id, caller)
 
         def apply(tx: Transaction) -> None:
             view = self.view_model(Store(tx), **params)
-            view.check_access(uid)
+            view.authorize(caller)
             view.update(body)
             for obj in view.changed_models():
                 obj.save(transaction=tx)
 
         db.run_transaction(apply)
-        return self.read(db, uid, doc_id, use_document=False)
+        return self.read(db, caller, doc_id, use_document=False)
+
+
+def _uid(caller: str | Principal) -> str:
+    return caller if isinstance(caller, str) else caller.uid
 
 
 __all__ = ["VERSION_FIELD", "ViewAccess", "ViewRead"]

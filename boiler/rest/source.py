@@ -10,9 +10,10 @@ one Flask blueprint. Declare routes on a subclass with a
 
         @rest.route("/<doc_id>", methods=("GET",), response=MeetingSession)
         def get(self, doc_id):
-            uid = current_principal().uid
-            view = MeetingSession.get(doc_id=doc_id, user_id=uid, db=current_services().db)
-            view.check_access(uid)
+            principal = current_principal()
+            db = current_services().db
+            view = MeetingSession.get(doc_id=doc_id, user_id=principal.uid, db=db)
+            view.authorize(principal)  # Meta.access (with the token's claims), check_access
             return view
 
 Handlers return a view model, a :class:`~boiler.rest.access.ViewRead`, JSON

@@ -122,7 +122,11 @@ class Server:
     """A threaded HTTP + Socket.IO server for ``app``'s ``ws`` mediators.
 
     HTTP is :func:`boiler.app.create_flask_app` unless ``flask_app`` is given;
-    ``socketio_options`` go to ``SocketIO`` (e.g. ``cors_allowed_origins``).
+    ``socketio_options`` go to ``SocketIO`` (e.g. ``cors_allowed_origins``);
+    ``async_handlers`` stays False: one client's ``subscribe`` and
+    ``unsubscribe`` must be handled in the order sent (an unsubscribe overtaking
+    its subscribe would leave the client subscribed), so passing
+    ``async_handlers=True`` raises ValueError.
     ``runtime`` (optional) publishes new view versions to subscribed clients;
     without it (web only) views arrive through ``message_queue`` from the
     process that has one. ``port=0`` picks a free port (see :attr:`port`).
@@ -152,6 +156,11 @@ class Server:
         self.channel = channel
         self.flask_app = flask_app
         self.socketio_options = dict(socketio_options or {})
+        if self.socketio_options.get("async_handlers", False) is not False:
+            raise ValueError(
+                "socketio_options: async_handlers must stay False: a client's subscribe and "
+                "unsubscribe events are handled in the order it sent them"
+            )
         self.socketio: SocketIO | None = None
         self.streams: ViewStreams | None = None
         self._manager: _RedisManager | None = None

@@ -238,3 +238,14 @@ def test_cli_token_on_a_fresh_embedded_install_uses_the_generated_secret(
     assert result.exit_code == 0, result.output
     secret = (tmp_path / "boiler.sqlite3.secret").read_text().strip()
     assert DevTokenVerifier(secret).verify(result.stdout.strip()).uid == "tijuana"
+
+
+def test_dev_principal_exp_is_when_this_verifier_stops_accepting() -> None:
+    """A long-lived token verified under a shorter max_age reports the earlier
+    expiry: what a Socket.IO connection relies on to stop trusting it."""
+    now = time.time()
+    token = DevTokenVerifier(SECRET, max_age=10_000).issue("tijuana", ttl=5_000, issued_at=now)
+    principal = DevTokenVerifier(SECRET, max_age=60).verify(token)
+    assert principal.claims["exp"] == pytest.approx(now + 60)
+    assert principal.claims["iat"] == pytest.approx(now)
+    assert DevTokenVerifier(SECRET).verify(token).claims["exp"] == pytest.approx(now + 5_000)

@@ -66,3 +66,8 @@ def test_the_documented_client_follows_a_view(
             if "client" in namespace:
                 namespace["client"].disconnect()
             server.stop()
+
+
+def test_the_documented_access_snippet_runs() -> None:
+    [snippet] = [b for b in code_blocks(DOC) if "class AdminSession" in b]
+    exec(compile(snippet, f"{DOC}[access]", "exec"), {"__name__": "docs_socketio_access"})

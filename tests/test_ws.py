@@ -11,12 +11,18 @@ from typing import Any
 import pytest
 import socketio
 
+from boiler import attrs
+from boiler.access import role
+from boiler.application import App
 from boiler.auth import DevTokenVerifier
 from boiler.database import Database
+from boiler.exceptions import Unauthorized
 from boiler.runtime.process import Runtime
 from boiler.serve import Server
 from boiler.testing import wait_for
-from examples.meeting_room import app
+from boiler.view_model import ViewModel
+from boiler.ws import WsMediator
+from examples.meeting_room import MeetingSession, app
 from examples.meeting_room.seed import seed
 
 NS = "/meeting_sessions"
@@ -353,3 +359,144 @@ def test_writer_listeners_hear_commits_and_their_errors_are_recorded(db: Databas
     writer.stop(raise_errors=False)
     assert [e.stage for e in writer.errors] == ["writer listener", "writer listener"]
     assert db.get("views/a").exists is False
+
+
+# -- declared access rules, internal errors, token expiry -------------------------------------------
+class AdminSession(MeetingSession):
+    """The meeting session for admins only: the declared rule, then check_access."""
+
+    class Meta:
+        access = role("admin")
+
+
+ADMIN_ONLY = App(
+    "admin_only",
+    ws=[
+        WsMediator(
+            view_model_cls=AdminSession,
+            namespace=NS,
+            view_path="users/{user_id}/MeetingSession/{doc_id}",
+            param="meeting_id",
+        )
+    ],
+)
+
+
+def test_role_rule_refuses_subscribe_without_the_role(db: Database) -> None:
+    seed(db)  # web only: views computed on subscribe
+    with Server(ADMIN_ONLY, db, verifier=VERIFIER, port=0, socketio_options=FAST_PINGS) as srv:
+        # thomasina takes part in the meeting (check_access would let her in): no role
+        client = connect(srv, "thomasina")
+        try:
+            ack = client.call("subscribe", "meeting_1")
+            assert ack["ok"] is False and ack["code"] == 403
+            assert "may not access AdminSession: no role 'admin'" in ack["message"]
+            assert client.wait("error")["code"] == 403
+            # the rule reads no documents: refused before learning whether a meeting exists
+            assert client.call("subscribe", "nope")["code"] == 403
+            assert client.of("view") == []
+            assert srv.streams is not None and srv.streams.stats()["subscriptions"] == 0
+        finally:
+            client.close()
+
+        # an admin who is not a participant: the rule lets them in, check_access does not
+        boss = Client(srv.url).connect({"token": VERIFIER.issue("boss", claims={"role": "admin"})})
+        try:
+            ack = boss.call("subscribe", "meeting_1")
+            assert ack["code"] == 403 and "not a participant" in ack["message"]
+        finally:
+            boss.close()
+
+        admin = Client(srv.url).connect(
+            {"token": VERIFIER.issue("tijuana", claims={"role": "admin"})}
+        )
+        try:
+            assert admin.call("subscribe", "meeting_1") == {
+                "ok": True,
+                "path": view_path("tijuana"),
+            }
+            view = admin.wait("view")
+            assert view["data"]["inSession"] is True and len(view["data"]["attending"]) == 2
+            assert admin.of("error") == []
+        finally:
+            admin.close()
+
+
+class Broken(ViewModel):
+    value = attrs.bproperty(type=int)
+
+    @value.getter
+    def value(self) -> int:
+        raise ValueError("meetings/secret_meeting: stored status 'classified' is not a bool")
+
+
+def test_an_internal_error_is_generic_and_logged(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = App(
+        "broken",
+        ws=[
+            WsMediator(
+                view_model_cls=Broken, namespace=NS, view_path="broken/{doc_id}", param="meeting_id"
+            )
+        ],
+    )
+    with Server(broken, db, verifier=VERIFIER, port=0, socketio_options=FAST_PINGS) as srv:
+        client = connect(srv, "tijuana")
+        try:
+            refused = {"code": 500, "message": "internal error", "meeting_id": "m1"}
+            assert client.call("subscribe", "m1") == {"ok": False, **refused}
+            assert client.wait("error") == refused
+            assert client.sio.connected
+        finally:
+            client.close()
+    logged = [r for r in caplog.records if r.name == "boiler.ws" and r.exc_info]
+    assert any("secret_meeting" in str(r.exc_info[1]) for r in logged if r.exc_info)
+
+
+def connect_expiring(server: Server, uid: str) -> tuple[Client, float]:
+    """A client connected with a token that expires soon, and its expiry (Unix time).
+
+    A short lifetime first; on a machine too slow to connect before it ends, a longer one.
+    """
+    for ttl in (2.0, 6.0, 30.0):
+        token = VERIFIER.issue(uid, ttl=ttl)
+        client = Client(server.url)
+        try:
+            expires = float(VERIFIER.verify(token).claims["exp"])
+            client.connect({"token": token})
+        except (Unauthorized, socketio.exceptions.ConnectionError):
+            continue  # expired before it was verified: a longer lifetime
+        return client, expires
+    raise AssertionError("could not connect with a token before it expired")
+
+
+def test_subscribe_after_the_token_expired_is_refused(server: Server) -> None:
+    client, expires = connect_expiring(server, "tijuana")
+    try:
+        wait_for(lambda: time.time() >= expires, timeout=40, message="the token's expiry")
+        expired = {
+            "code": 401,
+            "message": "unauthorized: token expired, reconnect",
+            "meeting_id": "meeting_1",
+        }
+        assert client.call("subscribe", "meeting_1") == {"ok": False, **expired}
+        assert client.wait("error") == expired
+        assert client.of("view") == []
+        assert server.streams is not None and server.streams.stats()["subscriptions"] == 0
+        # unsubscribing only releases: still answered
+        assert client.call("unsubscribe", "meeting_1")["ok"] is True
+    finally:
+        client.close()
+    fresh = connect(server, "tijuana")  # reconnecting with a fresh token works
+    try:
+        assert fresh.call("subscribe", "meeting_1")["ok"] is True
+        fresh.wait("view")
+    finally:
+        fresh.close()
+
+
+def test_server_refuses_async_handlers(db: Database) -> None:
+    with pytest.raises(ValueError, match="async_handlers must stay False"):
+        Server(app, db, verifier=VERIFIER, port=0, socketio_options={"async_handlers": True})
+    Server(app, db, verifier=VERIFIER, port=0, socketio_options={"async_handlers": False})

@@ -6,6 +6,8 @@ import re
 import string
 from typing import Any
 
+from .. import access
+from ..auth import Principal
 from ..database import Database
 from ..exceptions import Forbidden, InvalidPath, NotFound
 from ..view_model import ViewModel
@@ -20,7 +22,8 @@ class WsMediator:
     ``view_path`` names the view document a subscription follows, with
     ``{doc_id}`` (the value the client sends under ``param``) and optionally
     ``{user_id}`` (the authenticated user). The same placeholders are the
-    view model's params, used to check access and to compute a view that is
+    view model's params, used to check access (:meth:`ViewModel.authorize
+    <boiler.view_model.ViewModel.authorize>`) and to compute a view that is
     not materialized yet. New versions come from the runtime's view writer, so
     a ViewMediator must keep those documents live.
     """
@@ -63,8 +66,22 @@ class WsMediator:
     def path_for(self, params: dict[str, str]) -> str:
         return self.view_path.format(**params)
 
-    def authorize(self, db: Database, user_id: str, params: dict[str, str]) -> ViewModel:
-        """Build the view once and check ``user_id`` may see it (404/403 otherwise)."""
+    def authorize(self, db: Database, caller: str | Principal, params: dict[str, str]) -> ViewModel:
+        """Build the view once and check ``caller`` may see it (404/403 otherwise).
+
+        ``caller``: the connection's verified principal (its claims count for
+        role rules) or a bare uid. Applies ``view.authorize(caller)``: the
+        declared ``Meta.access`` rule, then ``check_access``. The declared rule
+        reads no documents and is checked first, before the view is built: a
+        caller it refuses learns nothing, not even whether the view exists
+        (403, as over REST).
+        """
+        uid, claims = (caller, None) if isinstance(caller, str) else (caller.uid, caller.claims)
+        cls = self.view_model_cls
+        try:
+            access.check(access.rule_of(cls), params, uid, claims, view_name=cls.__name__)
+        except Forbidden as e:
+            raise SubscribeError(403, str(e)) from e
         try:
             kwargs: dict[str, Any] = dict(params)
             view = self.view_model_cls.get(db=db, **kwargs)
@@ -74,7 +91,7 @@ class WsMediator:
             raise SubscribeError(400, f"{self.param}: {e}") from e
         assert isinstance(view, ViewModel)
         try:
-            view.check_access(user_id)
+            view.authorize(caller)
         except Forbidden as e:
             raise SubscribeError(403, str(e)) from e
         return view

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ import flask
 from flask_socketio import Namespace, emit, join_room, leave_room
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from ..auth import TokenVerifier
+from ..auth import Principal, TokenVerifier
 from ..database import Database
 from ..exceptions import Unauthorized
 from .mediator import WsMediator
@@ -22,8 +23,19 @@ log = logging.getLogger("boiler.ws")
 
 @dataclass
 class _Connection:
-    uid: str
+    """One client: its verified principal (uid and claims), when its token
+    expires (Unix time; None: no ``exp`` claim) and its subscriptions."""
+
+    principal: Principal
+    expires_at: float | None
     rooms: set[str] = field(default_factory=set)
+
+    @property
+    def uid(self) -> str:
+        return self.principal.uid
+
+    def expired(self) -> bool:
+        return self.expires_at is not None and time.time() >= self.expires_at
 
 
 class ViewNamespace(Namespace):
@@ -31,6 +43,12 @@ class ViewNamespace(Namespace):
 
     Handlers of one connection run in order (the server uses
     ``async_handlers=False``); the state shared across connections is locked.
+
+    The token is verified at connect; the connection keeps the principal (for
+    ``Meta.access`` role rules) and the token's ``exp``. A ``subscribe`` after
+    that moment is refused (401, ``unauthorized: token expired, reconnect``):
+    the client reconnects with a fresh token. Subscriptions made before keep
+    streaming until the client unsubscribes or disconnects.
     """
 
     def __init__(
@@ -73,7 +91,7 @@ class ViewNamespace(Namespace):
             log.exception("token verification failed")
             raise Refused("unauthorized: token verification failed") from e
         with self._lock:
-            self._connections[_sid()] = _Connection(str(principal.uid))
+            self._connections[_sid()] = _Connection(principal, _expires_at(principal))
 
     def on_disconnect(self, reason: Any = None) -> None:
         with self._lock:  # the Socket.IO manager drops the sid from every room itself
@@ -84,9 +102,11 @@ class ViewNamespace(Namespace):
         value = message.get(param) if isinstance(message, dict) else None
         try:
             conn = self._connection(sid)
+            if conn.expired():
+                raise SubscribeError(401, "unauthorized: token expired, reconnect")
             params = self.mediator.params(conn.uid, value)
             path = self.mediator.path_for(params)
-            view = self.mediator.authorize(self.db, conn.uid, params)
+            view = self.mediator.authorize(self.db, conn.principal, params)
             with self._lock:
                 if self._connections.get(sid) is not conn:
                     return {"ok": False}  # disconnected meanwhile
@@ -97,9 +117,9 @@ class ViewNamespace(Namespace):
             payload = self.mediator.current(self.db, path, view)
         except SubscribeError as e:
             return self._refuse(param, value, e)
-        except Exception as e:
+        except Exception:  # the detail (paths, stored values) is logged, never sent
             log.exception("subscribe %s=%r failed", param, value)
-            return self._refuse(param, value, SubscribeError(500, f"internal error: {e}"))
+            return self._refuse(param, value, SubscribeError(500, "internal error"))
         emit(VIEW, payload)
         return {"ok": True, "path": path}
 
@@ -130,6 +150,14 @@ class ViewNamespace(Namespace):
         body = error_payload(param, value, error)
         emit(ERROR, body)
         return {"ok": False, **body}
+
+
+def _expires_at(principal: Principal) -> float | None:
+    """The token's ``exp`` claim (Unix time): both verifiers report it."""
+    exp = principal.claims.get("exp")
+    if isinstance(exp, int | float) and not isinstance(exp, bool):
+        return float(exp)
+    return None
 
 
 def _sid() -> str:

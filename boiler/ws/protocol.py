@@ -20,7 +20,8 @@ ERROR = "error"
 
 
 class SubscribeError(Exception):
-    """A refused subscription: ``code`` is 400 (bad input), 403 or 404."""
+    """A refused subscription: ``code`` is 400 (bad input), 401 (token expired),
+    403 (not allowed), 404 (no such view) or 500 (a server bug; no detail)."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)

@@ -63,7 +63,7 @@ def plain_write(
                     if value is DELETE_FIELD:
                         continue
                 _encode(value, fields[key], in_array=False)
-    except _NotPlain:
+    except (_NotPlain, UnicodeEncodeError):  # a lone surrogate: the library path rejects it
         return None
     _precondition(write, kind, precondition)
     return write

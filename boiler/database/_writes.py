@@ -69,6 +69,31 @@ def _check_name(path: str, name: str) -> None:
         raise ValidationError(f"document {path!r}: empty field name")
     if len(name) > 4 and name.startswith("__") and name.endswith("__"):
         raise ValidationError(f"document {path!r}: field name {name!r} is reserved (__*__)")
+    if not name.isascii() and not _is_utf8(name):
+        raise ValidationError(
+            f"document {path!r}: field name {name!r} is not valid Unicode "
+            "(a lone surrogate cannot be encoded as UTF-8)",
+            field=name.encode("utf-8", "backslashreplace").decode(),  # printable
+        )
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (false for lone surrogates, e.g. ``"\\ud800"``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(path: str, field: str, value: str) -> str:
+    if not value.isascii() and not _is_utf8(value):  # isascii(): O(1)
+        raise ValidationError(
+            f"document {path!r}: string {value!r} is not valid Unicode (a lone surrogate "
+            "cannot be encoded as UTF-8)",
+            field=field,
+        )
+    return value
 
 
 def _check_update_paths(path: str, data: dict[str, Any]) -> None:
@@ -80,16 +105,20 @@ def _check_update_paths(path: str, data: dict[str, Any]) -> None:
             )
 
 
-_PLAIN = frozenset({str, bool, float, type(None)})
+_PLAIN = frozenset({bool, float, type(None)})
 
 
 def _value(
     path: str, field: str, value: Any, flags: list[bool], *, in_array: bool, allow_delete: bool
 ) -> Any:
     kind = type(value)
+    if kind is str:
+        return _text(path, field, value)
     if kind in _PLAIN:  # exact types first: the common case, cheap
         return value
-    if value is None or isinstance(value, bool | str | float):
+    if isinstance(value, str):
+        return _text(path, field, value)
+    if value is None or isinstance(value, bool | float):
         return value
     if isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:

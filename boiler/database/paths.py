@@ -29,7 +29,14 @@ def _split(path: str) -> tuple[str, ...]:
             raise InvalidPath(f"invalid path {path!r}: segment {seg!r} is not allowed")
         if seg.startswith("__") and seg.endswith("__") and len(seg) > 4:
             raise InvalidPath(f"invalid path {path!r}: segment {seg!r} is reserved")
-        if len(seg.encode("utf-8")) > 1500:
+        try:
+            size = len(seg.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidPath(
+                f"invalid path {path!r}: not valid Unicode (a lone surrogate cannot be "
+                "encoded as UTF-8)"
+            ) from None
+        if size > 1500:
             raise InvalidPath(f"invalid path {path!r}: segment longer than 1500 bytes")
     return tuple(segments)
 

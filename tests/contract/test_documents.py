@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from boiler.database import DELETE_FIELD, Database, DocumentSnapshot
-from boiler.exceptions import AlreadyExists, NotFound, ValidationError
+from boiler.exceptions import AlreadyExists, InvalidPath, NotFound, ValidationError
 
 UTC = dt.UTC
 
@@ -314,3 +314,52 @@ def test_array_directly_inside_array_is_rejected(db: Database) -> None:
     assert not db.get("docs/bad").exists
     db.set("docs/ok", {"rows": [{"cells": [1, 2]}]})  # arrays of maps of arrays are fine
     assert db.get("docs/ok").to_dict() == {"rows": [{"cells": [1, 2]}]}
+
+
+LONE_SURROGATE = "\ud800"  # a str with no UTF-8 encoding
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"ok": "é", "text": LONE_SURROGATE}, "text"),
+        ({"m": {"deep": "x" + LONE_SURROGATE + "y"}}, "m.deep"),
+        ({"items": ["fine", LONE_SURROGATE]}, "items"),  # Firestore says items[1]
+        ({LONE_SURROGATE: 1}, "\\ud800"),  # escaped: the field's name cannot be sent
+    ],
+    ids=["value", "nested", "in_array", "field_name"],
+)
+def test_strings_without_utf8_are_rejected_naming_the_field(
+    db: Database, data: dict[str, Any], field: str
+) -> None:
+    def in_transaction() -> None:
+        with db.transaction() as tx:
+            tx.set("docs/bad", data)
+
+    writes = {
+        "set": lambda: db.set("docs/bad", data),
+        "merge": lambda: db.set("docs/bad", data, merge=True),
+        "create": lambda: db.create("docs/bad", data),
+        "batch": lambda: db.batch().set("docs/bad", data).commit(),
+        "transaction": in_transaction,
+    }
+    for name, write in writes.items():
+        with pytest.raises(ValidationError, match="docs/bad") as info:
+            write()
+        assert info.value.field is not None and info.value.field.startswith(field), name
+        str(info.value).encode("utf-8")  # the message itself can be sent (REST: a 400)
+    db.set("docs/bad", {"n": 1})
+    if field != "\\ud800":
+        with pytest.raises(ValidationError, match="docs/bad"):
+            db.update("docs/bad", data)
+    assert db.get("docs/bad").to_dict() == {"n": 1}
+
+
+def test_paths_without_utf8_are_rejected(db: Database) -> None:
+    for op in (
+        lambda: db.get("docs/" + LONE_SURROGATE),
+        lambda: db.set("docs/" + LONE_SURROGATE, {"n": 1}),
+        lambda: db.delete(LONE_SURROGATE + "/d"),
+    ):
+        with pytest.raises(InvalidPath, match="lone surrogate"):
+            op()

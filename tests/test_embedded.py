@@ -268,6 +268,124 @@ def test_read_only_transaction_sees_one_snapshot(db: EmbeddedDatabase) -> None:
     assert db._retained == set() and all(r.prev is None for r in db._docs.values())
 
 
+def _versions(db: EmbeddedDatabase, path: str) -> int:
+    """How many versions of ``path`` the store keeps (a deletion counts)."""
+    rec, n = db._docs.get(path), 0
+    while rec is not None:
+        rec, n = rec.prev, n + 1
+    return n
+
+
+def test_old_versions_stay_bounded_while_snapshots_overlap(db: EmbeddedDatabase) -> None:
+    """Read-only transactions that always overlap (the runtime's workers do)
+    never let the number of open snapshots reach 0: old versions must still
+    go once no open snapshot sees them, or memory grows with every write."""
+    db.set("hot/d", {"i": -1})
+    open_txs: list[tuple[Any, Any, int]] = []  # (context manager, transaction, value seen)
+    for i in range(600):
+        cm = db.transaction(read_only=True)
+        tx = cm.__enter__()
+        open_txs.append((cm, tx, tx.get("hot/d").get("i")))
+        db.set("hot/d", {"i": i})
+        db.set(f"tmp/{i}", {"i": i})
+        db.delete(f"tmp/{i}")
+        if i % 50 == 0:
+            db.delete("hot/d")  # a deletion an open snapshot still sees through
+        # the latest version and one per open snapshot, however many writes
+        assert _versions(db, "hot/d") <= len(open_txs) + 1
+        if len(open_txs) > 3:  # the oldest ends, after checking its snapshot
+            cm, tx, seen = open_txs.pop(0)
+            assert tx.get("hot/d").get("i") == seen
+            cm.__exit__(None, None, None)
+        # a document created and deleted after every open snapshot began is gone
+        assert f"tmp/{i}" not in db._docs
+    assert db._snap_times and len(db._retained) <= 1
+    for cm, tx, seen in open_txs:
+        assert tx.get("hot/d").get("i") == seen
+        cm.__exit__(None, None, None)
+    assert db._snap_times == [] and db._retained == set()
+    assert _versions(db, "hot/d") == 1 and len(db._docs) == 1
+
+
+def test_retained_versions_are_swept_without_a_pause_in_readers(
+    db: EmbeddedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documents written once while snapshots overlap keep an old version
+    until a sweep: one runs when enough of them pile up, though readers never
+    all end."""
+    import boiler.database.memory as memory
+
+    monkeypatch.setattr(memory, "SWEEP_MIN", 16)
+    db._sweep_at = 16
+    for k in range(200):
+        db.set(f"cold/{k}", {"v": 0})
+    txs = [db.transaction(read_only=True) for _ in range(2)]
+    first = txs[0].__enter__()
+    first.get("cold/0")
+    for k in range(100):  # the first snapshot sees version 0 of each
+        db.set(f"cold/{k}", {"v": 1})
+    second = txs[1].__enter__()
+    second.get("cold/0")
+    txs[0].__exit__(None, None, None)  # readers overlap: never 0 open snapshots
+    for k in range(100, 200):  # the second snapshot sees version 0 of these
+        db.set(f"cold/{k}", {"v": 1})
+        assert len(db._retained) < 2 * 100 + 16
+    kept = sum(_versions(db, f"cold/{k}") - 1 for k in range(100))
+    assert kept < 40  # the first 100 lost their old versions in sweeps
+    assert [d.get("v") for d in second.get_all([f"cold/{k}" for k in range(99, 102)])] == [
+        1,
+        0,
+        0,
+    ]
+    txs[1].__exit__(None, None, None)
+    assert db._retained == set()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_snapshots_read_their_versions_under_random_interleavings(
+    db: EmbeddedDatabase, seed: int
+) -> None:
+    """A model check of version trimming: each open transaction keeps reading
+    the state as of its first read while writes, deletes and other
+    transactions come and go in any order."""
+    import random
+
+    rng = random.Random(seed)
+    paths_ = [f"m/{k}" for k in range(6)]
+    model: dict[str, int] = {}
+    open_txs: list[tuple[Any, Any, dict[str, int]]] = []
+    for step in range(1500):
+        op = rng.random()
+        path = rng.choice(paths_)
+        if op < 0.35:
+            db.set(path, {"v": step})
+            model[path] = step
+        elif op < 0.5:
+            db.delete(path)
+            model.pop(path, None)
+        elif op < 0.65 and len(open_txs) < 6:
+            cm = db.transaction(read_only=True)
+            tx = cm.__enter__()
+            tx.get(path)  # takes the snapshot
+            open_txs.append((cm, tx, dict(model)))
+        elif op < 0.8 and open_txs:
+            cm, tx, seen = open_txs.pop(rng.randrange(len(open_txs)))
+            cm.__exit__(None, None, None)
+        elif open_txs:
+            _, tx, seen = rng.choice(open_txs)
+            got = {s.id: s.get("v") for s in tx.get_all(paths_) if s.exists}
+            assert got == {p.rpartition("/")[2]: v for p, v in seen.items()}, step
+            queried = {s.id: s.get("v") for s in tx.query(Query("m"))}
+            assert queried == got, step
+        # the latest version, and one per snapshot open when the document was
+        # last written (ended snapshots' versions go at its next write or sweep)
+        assert all(_versions(db, p) <= 6 + 1 for p in paths_), step
+    for cm, _tx, _seen in open_txs:
+        cm.__exit__(None, None, None)
+    assert db._retained == set()
+    assert all(_versions(db, p) == (1 if p in model else 0) for p in paths_)
+
+
 def test_commit_times_strictly_increase_across_threads(db: EmbeddedDatabase) -> None:
     times: list[dt.datetime] = []
     lock = threading.Lock()

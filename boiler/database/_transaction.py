@@ -138,4 +138,4 @@ class EmbeddedTransaction(Transaction):
             return
         self._done = True
         if self._at_us is not None:
-            self._db._end_snapshot()
+            self._db._end_snapshot(self._at_us)

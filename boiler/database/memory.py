@@ -6,16 +6,18 @@ critical section as each commit. ``":memory:"`` keeps no file.
 
 Concurrency: one write lock serializes commits and gives them strictly
 increasing commit times. Single-document reads are lock-free. Transactions
-read a snapshot (multi-version: while a transaction is open, overwritten
-versions stay reachable until it ends), so reads inside one transaction are
-consistent; read-write transactions are validated optimistically at commit
-(any document or query result read since changed: :class:`TransactionConflict`,
-nothing written). Listener events are computed at commit, under the lock, and
-delivered in commit order by one dispatcher thread, outside the lock.
+read a snapshot (multi-version: a document keeps, besides its latest version,
+the versions some open transaction's snapshot sees, and no others), so reads
+inside one transaction are consistent; read-write transactions are validated
+optimistically at commit (any document or query result read since changed:
+:class:`TransactionConflict`, nothing written). Listener events are computed
+at commit, under the lock, and delivered in commit order by one dispatcher
+thread, outside the lock.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -64,6 +66,10 @@ from .query import Query
 __all__ = ["EmbeddedDatabase", "PreconditionExists", "PreconditionNotFound"]
 
 MAX_LISTENER_ERRORS = 100
+#: Documents with old versions (or deletions) kept for open snapshots are
+#: re-examined once there are this many, or twice as many as the last time
+#: (amortized: no commit walks every document).
+SWEEP_MIN = 1024
 
 
 class EmbeddedDatabase(Database):
@@ -80,8 +86,12 @@ class EmbeddedDatabase(Database):
         self._doc_listeners: dict[str, list[DocumentListener]] = {}
         self._coll_listeners: dict[str, list[QueryListener]] = {}
         self._group_listeners: dict[str, list[QueryListener]] = {}
-        self._readers = 0
+        # Open snapshots: their distinct read times (ascending) and how many at each.
+        self._snap_times: list[int] = []
+        self._snap_counts: dict[int, int] = {}
+        # Documents holding older versions or a deletion for open snapshots.
         self._retained: set[str] = set()
+        self._sweep_at = SWEEP_MIN
         self._last_us = 0
         self._closed = False
         #: Exceptions raised by listener callbacks (most recent last, bounded).
@@ -284,46 +294,107 @@ class EmbeddedDatabase(Database):
     def _install(
         self, changes: list[tuple[str, Rec | None, DocumentSnapshot | None]], commit_us: int
     ) -> None:
-        keep = self._readers > 0
         docs = self._docs
+        if not self._snap_times:  # no open snapshot: only the latest versions
+            for path, _old, new in changes:
+                if new is None:
+                    self._index_remove(path)
+                    continue
+                latest = docs.get(path)
+                docs[path] = Rec(new, commit_us, None)
+                if latest is None:
+                    self._index_add(path)
+            return
+        retained = self._retained
         for path, _old, new in changes:
             latest = docs.get(path)
-            if new is None:
-                if keep:
-                    tomb = DocumentSnapshot(path, None, None, from_micros(commit_us))
-                    docs[path] = Rec(tomb, commit_us, latest)
-                    self._retained.add(path)
-                else:
-                    self._index_remove(path)
+            if new is None:  # a tombstone, while a snapshot may see the document
+                new = DocumentSnapshot(path, None, None, from_micros(commit_us))
+            head = Rec(new, commit_us, latest)
+            self._trim(head)
+            if head.prev is None and new.data is None:
+                self._index_remove(path)
+                retained.discard(path)
                 continue
-            docs[path] = Rec(new, commit_us, latest if keep else None)
-            if keep:
-                self._retained.add(path)
+            docs[path] = head
             if latest is None:
                 self._index_add(path)
+            if head.prev is None:
+                retained.discard(path)
+            else:
+                retained.add(path)
+        if len(retained) >= self._sweep_at:
+            self._sweep()
+
+    def _trim(self, head: Rec) -> None:
+        """Unlink the versions below ``head`` that no open snapshot sees. Lock held.
+
+        A snapshot at time S sees the newest version with ``update_us <= S``;
+        each open snapshot time keeps that one version, so a document holds at
+        most one version per open snapshot besides its latest, whatever the
+        number of writes. Lock-free snapshot readers may be walking the chain:
+        only kept versions' ``prev`` links change, and each still leads to every
+        older kept version (a reader never goes below the one it sees).
+        """
+        times = self._snap_times
+        i = len(times) - 1
+        keep = head
+        while True:
+            while i >= 0 and times[i] >= keep.update_us:
+                i -= 1  # these snapshots see ``keep`` (or a newer kept version)
+            if i < 0:
+                break
+            at = times[i]
+            node = keep.prev
+            while node is not None and node.update_us > at:
+                node = node.prev  # seen by no open snapshot
+            if node is not keep.prev:
+                keep.prev = node
+            if node is None:
+                return
+            keep = node
+        if keep.prev is not None:
+            keep.prev = None
+
+    def _sweep(self) -> None:
+        """Trim every retained document (amortized: see SWEEP_MIN). Lock held."""
+        docs = self._docs
+        still: set[str] = set()
+        for path in self._retained:
+            rec = docs.get(path)
+            if rec is None:
+                continue
+            self._trim(rec)
+            if rec.prev is not None:
+                still.add(path)
+            elif rec.snap.data is None:
+                self._index_remove(path)
+        self._retained = still
+        self._sweep_at = max(SWEEP_MIN, 2 * len(still))
 
     # -- snapshot readers (transactions) --------------------------------------
     def _begin_snapshot(self) -> int:
         with self._lock:
             self._check_open()
-            self._readers += 1
             # No later commit may get a time <= the snapshot time.
             self._last_us = at_us = self._now_us()
+            count = self._snap_counts.get(at_us, 0)
+            if not count:
+                self._snap_times.append(at_us)  # >= every open snapshot's time
+            self._snap_counts[at_us] = count + 1
             return at_us
 
-    def _end_snapshot(self) -> None:
+    def _end_snapshot(self, at_us: int) -> None:
         with self._lock:
-            self._readers -= 1
-            if self._readers == 0 and self._retained:
-                for path in self._retained:
-                    rec = self._docs.get(path)
-                    if rec is None:
-                        continue
-                    if rec.snap.data is None:
-                        self._index_remove(path)
-                    else:
-                        rec.prev = None
-                self._retained.clear()
+            count = self._snap_counts[at_us] - 1
+            if count:
+                self._snap_counts[at_us] = count
+                return
+            del self._snap_counts[at_us]
+            times = self._snap_times
+            del times[bisect.bisect_left(times, at_us)]
+            if not times and self._retained:
+                self._sweep()
 
     @contextmanager
     def transaction(self, *, read_only: bool = False) -> Iterator[Transaction]:

@@ -106,12 +106,27 @@ class RuntimeFailure(BoilerError):
         self.errors = errors
 
 
+class DatabaseLocked(ConfigurationError):
+    """The embedded store's file is in use by another store (this process or another).
+
+    The embedded store keeps every document in its process's memory: two stores
+    on one file would each miss the other's writes and overwrite them, so a file
+    is opened by one store at a time. Also raised by writes to a store opened
+    with ``read_only=True``, which does not hold the file.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 __all__ = [
     "AlreadyExists",
     "BoilerError",
     "ConfigurationError",
     "Conflict",
     "DatabaseClosed",
+    "DatabaseLocked",
     "FailedPrecondition",
     "Forbidden",
     "InvalidPath",

@@ -2,10 +2,12 @@
 ``rebuild`` repairs tampered and orphaned views, a bad ``MODULE:ATTR`` is a
 usage error (exit code 2).
 
-The running process owns the embedded store; this test reads its SQLite file
-through a second ``open_database("embedded", path=...)`` — a consistent
-snapshot as of opening, reopened on each poll (reading across processes works;
-writing does not, so the test tampers with views only while nothing runs).
+The running process owns the embedded store (and holds its file's lock); this
+test reads its SQLite file through ``open_database("embedded", path=...,
+read_only=True)`` — a consistent snapshot as of opening, reopened on each poll
+(reading across processes works; writing does not, so the test tampers with
+views only while nothing runs, and ``boiler rebuild`` against a running
+``boiler run`` fails with a clear error).
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ RAN_SWITCH_INTERVAL = 0.00075  # not Python's default: shows the setting reaches
 
 
 @contextmanager
-def opened(path: Path) -> Iterator[Database]:
-    db = open_database("embedded", path=str(path))
+def opened(path: Path, *, read_only: bool = False) -> Iterator[Database]:
+    db = open_database("embedded", path=str(path), read_only=read_only)
     try:
         yield db
     finally:
@@ -94,7 +96,7 @@ def ran(tmp_path: Path) -> Path:
                     raise AssertionError(f"boiler run exited: {log.read_text()}")
                 if not sqlite.exists() or "serving" not in log.read_text():
                     return False
-                with opened(sqlite) as db:
+                with opened(sqlite, read_only=True) as db:
                     return len(actual_views(db)) == 3 and divergence(db) == ""
 
             wait_for(three_fresh_views, timeout=60, message=lambda: log.read_text())
@@ -163,6 +165,48 @@ def test_rebuild_repairs_tampered_and_orphaned_views(ran: Path) -> None:
     again = boiler("rebuild", APP, cwd=ran)
     assert again.returncode == 0, again.stderr
     assert "3 view(s) checked, 0 written, 0 deleted, 3 unchanged" in again.stderr, again.stderr
+
+
+@pytest.mark.timeout(180)
+def test_a_second_process_on_a_running_embedded_store_gets_a_clear_error(tmp_path: Path) -> None:
+    """The running ``boiler run`` holds the SQLite file: ``boiler rebuild`` (or
+    a second ``boiler run``) would keep its own copy of the data in memory and
+    lose writes, so it refuses to start, naming the file and the process."""
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "boiler.cli", "run", APP],
+            cwd=tmp_path,
+            env=_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+
+            def serving() -> bool:
+                if proc.poll() is not None:
+                    raise AssertionError(f"boiler run exited: {log.read_text()}")
+                return "serving" in log.read_text()
+
+            wait_for(serving, timeout=60, message=lambda: log.read_text())
+            sqlite = str(tmp_path / "boiler.sqlite3")
+            for args in (("rebuild", APP), ("run", APP, "--web-only")):
+                result = boiler(*args, cwd=tmp_path)
+                assert result.returncode == 1, result.stderr
+                assert f"the embedded database file {sqlite!r} is open in another process " in (
+                    result.stderr.replace("\n", " ")
+                ), result.stderr
+                assert f"(pid {proc.pid})" in result.stderr, result.stderr
+                assert "Traceback" not in result.stderr, result.stderr
+            os.killpg(proc.pid, signal.SIGTERM)
+            assert proc.wait(30) == 0, log.read_text()  # the running one was not disturbed
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+    assert "recorded error" not in log.read_text(), log.read_text()
+    assert boiler("rebuild", APP, cwd=tmp_path).returncode == 0  # stopped: the file is free
 
 
 @pytest.mark.parametrize(

@@ -171,7 +171,7 @@ def test_the_file_records_each_commit_time(tmp_path: Path) -> None:
         batch.set("t/a", {"n": 1})
         batch.set("t/b", {"n": 2})
         written = batch.commit()[0].update_time
-        stored = SqliteFile(path)
+        stored = SqliteFile(path, read_only=True)  # the store holds the file's lock
         try:
             assert stored.last_commit() == to_micros(written)
             deleted = db.delete("t/a").update_time

@@ -5,11 +5,11 @@ to a from-scratch rebuild. SIGTERM stops cleanly (exit code 0, no process left).
 
 The embedded store is single-process: each process keeps the documents in
 memory and the SQLite file is its durable copy, loaded once when the store
-opens. Another process may *read* the file (a snapshot as of opening it), but
-a write from another process is never seen by a running store — and the two
-would diverge. So on the embedded backend the test writes its changes only
-while the runtime is down; on Firestore it writes continuously, through the
-kill and the restart.
+opens, and the running store holds the file's lock. Another process may
+*read* the file (``read_only=True``: a snapshot as of opening it), but not
+open it to write (``DatabaseLocked``). So on the embedded backend the test
+writes its changes only while the runtime is down; on Firestore it writes
+continuously, through the kill and the restart.
 """
 
 from __future__ import annotations
@@ -123,16 +123,18 @@ def launcher(
 
 @pytest.fixture
 def reader(backend: str, db: Database, tmp_path: Path) -> Callable[[], Any]:
-    """A context manager giving a database to read (and, embedded: write while
-    no runtime runs) what the subprocess sees."""
+    """A context manager giving a database to read what the subprocess sees
+    (embedded: a read-only snapshot; ``write=True`` while no runtime runs)."""
     from contextlib import contextmanager, nullcontext
 
     if backend != "embedded":
-        return lambda: nullcontext(db)
+        return lambda write=False: nullcontext(db)
 
     @contextmanager
-    def file_db() -> Iterator[Database]:
-        snapshot = open_database("embedded", path=str(tmp_path / "boiler.sqlite3"))
+    def file_db(write: bool = False) -> Iterator[Database]:
+        snapshot = open_database(
+            "embedded", path=str(tmp_path / "boiler.sqlite3"), read_only=not write
+        )
         try:
             yield snapshot
         finally:
@@ -217,7 +219,7 @@ def test_sigkill_and_restart_converges(
         # Single-process store: write only while the runtime is down.
         for round_ in range(2):
             first.kill()
-            with reader() as fdb:
+            with reader(write=True) as fdb:
                 for i in range(25):
                     change(fdb, rng, 100 * round_ + i)
                 expected = final_state(fdb) if round_ == 1 else None

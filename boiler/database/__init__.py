@@ -28,9 +28,11 @@ BACKENDS = ("embedded", "firestore")
 
 
 def open_database(backend: str = "embedded", **options: Any) -> Database:
-    """Open a backend by name: ``"embedded"`` (options: ``path``) or
-    ``"firestore"`` (options: ``project``, ``emulator_host``, ``credentials``,
-    ``client``, ``firebase_app``)."""
+    """Open a backend by name: ``"embedded"`` (options: ``path``,
+    ``read_only``, ``durability``: see
+    :class:`~boiler.database.memory.EmbeddedDatabase`) or ``"firestore"``
+    (options: ``project``, ``emulator_host``, ``credentials``, ``client``,
+    ``firebase_app``)."""
     if backend == "embedded":
         from .memory import EmbeddedDatabase
 

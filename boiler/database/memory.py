@@ -4,6 +4,12 @@ Every document lives in an in-memory index (fast reads and queries); a SQLite
 file (``path``) is the durable copy, loaded on open and written in the same
 critical section as each commit. ``":memory:"`` keeps no file.
 
+One process per file: the store takes an exclusive lock on ``<path>.lock``
+for its lifetime (:class:`~boiler.exceptions.DatabaseLocked` if another store,
+in this process or another, has the file open). ``read_only=True`` loads a
+snapshot of a file without the lock and refuses writes. A store opened before
+``fork()`` is closed in the child (the parent keeps the file).
+
 Concurrency: one write lock serializes commits and gives them strictly
 increasing commit times. Single-document reads are lock-free. Transactions
 read a snapshot (multi-version: a document keeps, besides its latest version,
@@ -18,13 +24,15 @@ thread, outside the lock.
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..exceptions import DatabaseClosed
+from ..exceptions import ConfigurationError, DatabaseClosed, DatabaseLocked
 from . import paths
 from ._codec import from_micros
 from ._listeners import (
@@ -45,7 +53,7 @@ from ._records import (
     update_time,
     visible,
 )
-from ._sqlite import SqliteFile
+from ._sqlite import SqliteFile, check_durability
 from ._transaction import EmbeddedBatch, EmbeddedTransaction
 from ._writes import copy_value, prepare
 from .base import (
@@ -73,12 +81,26 @@ SWEEP_MIN = 1024
 
 
 class EmbeddedDatabase(Database):
-    """In-process document database, durable in the SQLite file ``path``."""
+    """In-process document database, durable in the SQLite file ``path``.
+
+    ``durability``: ``"normal"`` (default; a killed process loses nothing, a
+    power loss or OS crash may lose the last commits) or ``"full"`` (an fsync
+    per commit: nothing committed is lost). ``read_only``: a snapshot of the
+    file as of opening, without taking it (another process may hold it);
+    writes raise :class:`~boiler.exceptions.DatabaseLocked`.
+    """
 
     backend_name = "embedded"
 
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(
+        self, path: str = ":memory:", *, read_only: bool = False, durability: str = "normal"
+    ) -> None:
+        check_durability(durability)
+        if read_only and path == ":memory:":
+            raise ConfigurationError("read_only=True needs a database file, not ':memory:'")
         self.path = path
+        self.read_only = read_only
+        self.durability = durability
         self._lock = threading.Lock()
         self._docs: dict[str, Rec] = {}
         self._collections: dict[str, dict[str, None]] = {}
@@ -94,15 +116,28 @@ class EmbeddedDatabase(Database):
         self._sweep_at = SWEEP_MIN
         self._last_us = 0
         self._closed = False
+        self._closed_reason: str | None = None
         #: Exceptions raised by listener callbacks (most recent last, bounded).
         self.listener_errors: list[BaseException] = []
         self._dispatcher = Dispatcher(self._on_listener_error)
         self._file: SqliteFile | None = None
+        self._pid = os.getpid()
         if path != ":memory:":
-            self._file = SqliteFile(path)
-            self._load(self._file)
+            file = SqliteFile(path, read_only=read_only, durability=durability)
+            try:
+                self._load(file)
+            except BaseException:
+                file.close()
+                raise
+            if read_only:
+                file.close()  # a snapshot: nothing more to read
+            else:
+                self._file = file
+                _close_in_forked_children(self)
 
     def __repr__(self) -> str:
+        if self.read_only:
+            return f"EmbeddedDatabase({self.path!r}, read_only=True)"
         return f"EmbeddedDatabase({self.path!r})"
 
     def _load(self, file: SqliteFile) -> None:
@@ -117,7 +152,7 @@ class EmbeddedDatabase(Database):
     # -- internals: clock, indexes, snapshots ------------------------------
     def _check_open(self) -> None:
         if self._closed:
-            raise DatabaseClosed(f"{self!r} is closed")
+            raise DatabaseClosed(self._closed_reason or f"{self!r} is closed")
 
     def _now_us(self) -> int:
         now = time.time_ns() // 1000
@@ -255,6 +290,12 @@ class EmbeddedDatabase(Database):
         self, writes: list[_Write], validate: Callable[[], None] | None = None
     ) -> list[WriteResult]:
         """Apply ``writes`` atomically: all of them (memory and disk) or none."""
+        if self.read_only:
+            raise DatabaseLocked(
+                f"{self!r} is a read-only snapshot of the file: it cannot write (the "
+                "store that opened the file without read_only=True writes it)",
+                path=self.path,
+            )
         prepared = [
             None if w.data is None else prepare(w.path, w.data, kind=w.kind, merge=w.merge)
             for w in writes
@@ -505,6 +546,8 @@ class EmbeddedDatabase(Database):
 
     # -- lifecycle ------------------------------------------------------------
     def close(self) -> None:
+        if self._closed:  # also a store abandoned after fork(): its lock may be held
+            return
         with self._lock:
             if self._closed:
                 return
@@ -529,6 +572,44 @@ class EmbeddedDatabase(Database):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def _abandon_after_fork(self) -> None:
+        """In a child process after ``fork()``: the parent keeps the file."""
+        file, self._file = self._file, None
+        if file is not None:
+            file.abandon()
+            _abandoned.append(file)  # never closed here: SQLite connections don't survive fork
+        if self._closed:
+            return
+        self._closed = True
+        self._closed_reason = (
+            f"{self!r} was opened by process {self._pid} and cannot be used in process "
+            f"{os.getpid()} (a child after fork()): open the embedded store in the one "
+            "process that uses it, after forking, or use Firestore for several processes"
+        )
+
+
+#: File-backed stores to close in a child process after ``fork()``.
+_forkable: weakref.WeakSet[EmbeddedDatabase] = weakref.WeakSet()
+_fork_lock = threading.Lock()
+_fork_hooked = False
+_abandoned: list[SqliteFile] = []
+
+
+def _close_in_forked_children(db: EmbeddedDatabase) -> None:
+    global _fork_hooked
+    with _fork_lock:
+        if not _fork_hooked:
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+            _fork_hooked = True
+        _forkable.add(db)
+
+
+def _after_fork_in_child() -> None:
+    global _fork_lock
+    _fork_lock = threading.Lock()  # another thread may have held it at fork()
+    for db in list(_forkable):
+        db._abandon_after_fork()
 
 
 def _discard(registry: dict[str, list[Any]], key: str, listener: Listener) -> None:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar, overload
 
 from .config import Config
 from .database import Database, Transaction, open_database
+from .exceptions import DatabaseLocked
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,7 +104,17 @@ class ContextFacade:
         """
         if not isinstance(config, Config):
             raise TypeError(f"Context.read() expects a Config, got {type(config).__name__}")
-        ctx = AppContext.from_config(config)
+        try:
+            ctx = AppContext.from_config(config)
+        except DatabaseLocked:
+            # The current context may hold that very file: close it, open again.
+            old = self._swap(None)
+            if old is None:
+                raise
+            old.close()
+            ctx = AppContext.from_config(config)
+            self._swap(ctx)
+            return ctx
         old = self._swap(ctx)
         if old is not None:
             old.close()

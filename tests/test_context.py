@@ -62,6 +62,20 @@ def test_read_again_closes_the_previous_database(clean_context: None) -> None:
         second.get("a/b")
 
 
+def test_read_the_same_embedded_file_again(clean_context: None, tmp_path: Path) -> None:
+    """The embedded store holds its file exclusively: reading the same
+    configuration again hands the file from the old database to the new one."""
+    cfg = config.Config(database_path=str(tmp_path / "app.sqlite3"))
+    first = Context.read(cfg).db
+    first.set("a/b", {"n": 1})
+    second = Context.read(cfg).db
+    assert second is not first and Context.db is second
+    assert second.get("a/b").to_dict() == {"n": 1}
+    with pytest.raises(DatabaseClosed):
+        first.get("a/b")
+    Context.close()
+
+
 def test_use_installs_and_restores(clean_context: None, db: Database) -> None:
     outer = Context.read(config.Config(testing=True))
     with Context.use(db) as app:

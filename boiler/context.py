@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
@@ -107,10 +108,12 @@ class ContextFacade:
         try:
             ctx = AppContext.from_config(config)
         except DatabaseLocked:
-            # The current context may hold that very file: close it, open again.
-            old = self._swap(None)
-            if old is None:
-                raise
+            # The current context may hold that very file: hand it over.
+            with self._lock:
+                old = self._current
+                if old is None or not _holds_same_file(old, config):
+                    raise
+                self._current = None
             old.close()
             ctx = AppContext.from_config(config)
             self._swap(ctx)
@@ -221,3 +224,14 @@ def run_transaction(
 
 
 __all__ = ["CTX", "AppContext", "Context", "ContextFacade", "run_transaction"]
+
+
+def _holds_same_file(ctx: AppContext, config: Config) -> bool:
+    """Whether ``ctx`` opened (and so may close) the embedded file ``config`` names."""
+    if not ctx.owns_db or ctx.db.backend_name != "embedded" or config.backend != "embedded":
+        return False
+    held = getattr(ctx.db, "path", None)
+    wanted = config.database_path
+    if not held or held == ":memory:" or wanted == ":memory:":
+        return False
+    return os.path.realpath(held) == os.path.realpath(wanted)

@@ -9,8 +9,8 @@ import pytest
 
 from boiler import config, context
 from boiler.context import AppContext, Context
-from boiler.database import Database
-from boiler.exceptions import DatabaseClosed
+from boiler.database import Database, open_database
+from boiler.exceptions import DatabaseClosed, DatabaseLocked
 from boiler.testing import FirestoreEmulator
 
 
@@ -73,6 +73,13 @@ def test_read_the_same_embedded_file_again(clean_context: None, tmp_path: Path) 
     assert second.get("a/b").to_dict() == {"n": 1}
     with pytest.raises(DatabaseClosed):
         first.get("a/b")
+    other = open_database("embedded", path=str(tmp_path / "other.sqlite3"))
+    try:  # another file held elsewhere: refused, and the current context stays
+        with pytest.raises(DatabaseLocked):
+            Context.read(config.Config(database_path=str(tmp_path / "other.sqlite3")))
+        assert Context.db is second and second.get("a/b").exists
+    finally:
+        other.close()
     Context.close()
 
 

@@ -228,13 +228,22 @@ class ViewModel:
         declared ``Meta.access`` rule (:mod:`boiler.access`) to ``params`` and
         the claims, then the data-dependent :meth:`check_access`.
         """
-        if uid is not None and not isinstance(uid, str):
-            claims = uid.claims if claims is None else claims
-            uid = uid.uid
-        _access.check(
-            _access.rule_of(type(self)), self.params, uid, claims, view_name=type(self).__name__
-        )
+        uid, claims = _caller(uid, claims)
+        type(self).check_rule(self.params, uid, claims)
         self.check_access(uid)
+
+    @classmethod
+    def check_rule(
+        cls,
+        params: Mapping[str, Any],
+        uid: str | _HasUid | None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Apply only the declared ``Meta.access`` rule to ``params`` (it reads
+        no documents: callable before the view is built); Forbidden unless
+        the caller (a uid or a principal, as for :meth:`authorize`) passes."""
+        uid, claims = _caller(uid, claims)
+        _access.check(_access.rule_of(cls), params, uid, claims, view_name=cls.__name__)
 
     # -- building -------------------------------------------------------------------------
     @classmethod
@@ -367,3 +376,12 @@ def _context_db() -> Database:
 
 
 __all__ = ["LiveView", "ViewModel"]
+
+
+def _caller(
+    caller: str | _HasUid | None, claims: Mapping[str, Any] | None
+) -> tuple[str | None, Mapping[str, Any] | None]:
+    """``(uid, claims)`` of a uid or a principal (explicit ``claims`` win)."""
+    if caller is None or isinstance(caller, str):
+        return caller, claims
+    return caller.uid, caller.claims if claims is None else claims

@@ -15,7 +15,13 @@ from boiler.application import App
 from boiler.auth import DevTokenVerifier
 from boiler.database import Database
 from boiler.database.firestore import FirestoreDatabase
-from boiler.rest import VIEW_SOURCE_HEADER, RestMediator
+from boiler.rest import (
+    VIEW_SOURCE_HEADER,
+    RestMediator,
+    RestResource,
+    RestViewModelSource,
+    current_services,
+)
 from boiler.rest.testing import serve
 from boiler.testing import free_port, wait_for
 from boiler.view_model import ViewModel
@@ -316,3 +322,24 @@ def test_role_rule_refuses_get_and_patch_without_the_role(
         patched = requests.patch(url, json={"inSession": False}, headers=admin, timeout=10)
         assert patched.status_code == 200 and patched.json()["inSession"] is False
         assert status(seeded) == "closed"
+
+
+class OpenAdminRest(RestResource):
+    """A hand-written, unauthenticated route returning a rule-restricted view."""
+
+    url_prefix = "/open"
+    rest = RestViewModelSource()
+
+    @rest.route("/<doc_id>", methods=("GET",), auth=False, response=AdminSession)
+    def get(self, doc_id: str) -> AdminSession:
+        view = AdminSession.get(doc_id=doc_id, user_id="tijuana", db=current_services().db)
+        assert isinstance(view, AdminSession)
+        return view  # forgets view.authorize(...): the declared rule still holds
+
+
+def test_a_hand_written_route_cannot_serve_past_the_declared_rule(seeded: Database) -> None:
+    with serve(create_flask_app(App("open", rest=[OpenAdminRest()]), seeded)) as url:
+        response = requests.get(url + "/open/meeting_1", timeout=10)
+    assert response.status_code == 403
+    assert error_of(response)["code"] == "forbidden"
+    assert "unauthenticated" in error_of(response)["message"]

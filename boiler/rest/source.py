@@ -173,7 +173,10 @@ def _view(op: Operation, services: RestServices) -> Callable[..., Response]:
         try:
             if op.auth:
                 authenticate(services)
-            return to_response(op.handler(**view_args))
+            result = op.handler(**view_args)
+            if isinstance(result, ViewModel):  # never served past its declared rule
+                type(result).check_rule(result.params, g.get("boiler_principal"))
+            return to_response(result)
         except Exception as e:
             return response_for(e)
 

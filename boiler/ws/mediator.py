@@ -6,7 +6,6 @@ import re
 import string
 from typing import Any
 
-from .. import access
 from ..auth import Principal
 from ..database import Database
 from ..exceptions import Forbidden, InvalidPath, NotFound
@@ -70,16 +69,15 @@ class WsMediator:
         """Build the view once and check ``caller`` may see it (404/403 otherwise).
 
         ``caller``: the connection's verified principal (its claims count for
-        role rules) or a bare uid. Applies ``view.authorize(caller)``: the
+        role rules) or a bare uid. What ``view.authorize(caller)`` applies: the
         declared ``Meta.access`` rule, then ``check_access``. The declared rule
         reads no documents and is checked first, before the view is built: a
         caller it refuses learns nothing, not even whether the view exists
         (403, as over REST).
         """
-        uid, claims = (caller, None) if isinstance(caller, str) else (caller.uid, caller.claims)
         cls = self.view_model_cls
         try:
-            access.check(access.rule_of(cls), params, uid, claims, view_name=cls.__name__)
+            cls.check_rule(params, caller)  # before anything is read
         except Forbidden as e:
             raise SubscribeError(403, str(e)) from e
         try:
@@ -91,7 +89,7 @@ class WsMediator:
             raise SubscribeError(400, f"{self.param}: {e}") from e
         assert isinstance(view, ViewModel)
         try:
-            view.authorize(caller)
+            view.check_access(caller if isinstance(caller, str) else caller.uid)
         except Forbidden as e:
             raise SubscribeError(403, str(e)) from e
         return view

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from boiler.database import Database, Query
+from boiler.database import Database, Query, open_database
 from boiler.exceptions import RuntimeFailure
 from boiler.runtime import Engine, LiveHandle
 from boiler.store import Store
@@ -583,3 +583,20 @@ def test_wait_idle_covers_a_change_already_committed(db: Database) -> None:
         wait_for(lambda: seen[-1] == 39, message=lambda: f"last build: {seen[-3:]}")
     finally:
         engine.stop()
+
+
+def test_wait_idle_from_a_listener_callback() -> None:
+    """On the embedded store, a listener callback asking whether the engine is
+    idle does not wait for deliveries that can only follow its own return."""
+    db = open_database("embedded", path=":memory:")
+    engine = Engine(db).start()
+    answers: list[bool] = []
+    watch = db.listen_document("idle/cb", lambda event: answers.append(engine.wait_idle(5)))
+    try:
+        db.set("idle/cb", {"n": 1})
+        wait_for(lambda: len(answers) >= 2, message=lambda: f"callbacks: {answers}")
+        assert all(answers), answers
+    finally:
+        watch.unsubscribe()
+        engine.stop()
+        db.close()

@@ -180,11 +180,17 @@ def _lock(filename: str) -> int:
         holder = _holder(fd)
         os.close(fd)
         raise DatabaseLocked(_locked_message(filename, holder), path=filename) from None
-    except BaseException:
+    except OSError as e:  # e.g. ENOLCK: the file system has no locks (some NFS)
         os.close(fd)
-        raise
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+        raise ConfigurationError(
+            f"cannot lock {lock_path!r} for the embedded database ({e}); keep the file on "
+            "a local file system"
+        ) from e
+    try:
+        os.ftruncate(fd, 0)  # who holds it, for the next one's message
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:
+        pass  # the lock holds without it; a refused opener just cannot name the pid
     return fd
 
 

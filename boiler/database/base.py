@@ -252,7 +252,8 @@ class Database(ABC):
     @property
     def undelivered_events(self) -> int:
         """Listener events this process holds that callbacks have not finished
-        (0 where the backend cannot tell: Firestore's are still on the wire)."""
+        (0 where the backend cannot tell: Firestore's are still on the wire;
+        0 asked from a listener callback, which could not wait for them)."""
         return 0
 
     # -- single-document operations -----------------------------------------

@@ -542,7 +542,9 @@ class EmbeddedDatabase(Database):
 
     @property
     def undelivered_events(self) -> int:
-        return self._dispatcher.undelivered
+        # Asked by a callback, on the delivering thread: none of them can be
+        # delivered before it returns, so there is nothing it could wait for.
+        return 0 if self._dispatcher.in_dispatcher() else self._dispatcher.undelivered
 
     # -- lifecycle ------------------------------------------------------------
     def close(self) -> None:
@@ -575,6 +577,9 @@ class EmbeddedDatabase(Database):
 
     def _abandon_after_fork(self) -> None:
         """In a child process after ``fork()``: the parent keeps the file."""
+        # Another thread of the parent may have held the lock at fork: the
+        # child's copy would never be released (a call would hang, not fail).
+        self._lock = threading.Lock()
         file, self._file = self._file, None
         if file is not None:
             file.abandon()

@@ -84,7 +84,19 @@ class ViewAccess:
         of its four round trips on Firestore): the view document is read
         *first*, so the documents the access check reads afterwards are at
         least as new, and "not older than them" still holds for the view.
+
+        A read takes no data from the caller: a ValidationError here means
+        stored data is invalid, the server's fault (a RuntimeError, logged
+        and answered as a generic 500, never the document's path and value).
         """
+        try:
+            return self._read(db, caller, doc_id, use_document=use_document)
+        except ValidationError as e:
+            raise RuntimeError(f"{self.view_model.__name__} {doc_id!r}: invalid stored data") from e
+
+    def _read(
+        self, db: Database, caller: str | Principal, doc_id: str, *, use_document: bool
+    ) -> ViewRead:
         params = self.params(doc_id, caller)
         path = self.document_path(params) if use_document else None
         if path is not None:

@@ -25,7 +25,6 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ..exceptions import ValidationError
 from ..view_model import ViewModel
 from .access import ViewAccess, ViewRead
 from .request import current_principal, current_services, json_object
@@ -79,10 +78,7 @@ class RestMediator(RestResource):
             use = services.runtime_running
         principal = current_principal()
         doc_id = view_args[self.id_param]
-        try:
-            return self.access.read(services.db, principal, doc_id, use_document=use)
-        except ValidationError as e:  # a GET sends no data: what is stored is at fault
-            raise RuntimeError(f"{self.view_model.__name__} {doc_id!r}: invalid stored data") from e
+        return self.access.read(services.db, principal, doc_id, use_document=use)
 
     def patch_view(self, **view_args: Any) -> ViewRead:
         body = json_object()

@@ -28,6 +28,7 @@ from google.cloud.firestore_v1.document import DocumentReference
 
 from .. import exceptions as exc
 from .base import DELETE_FIELD, SERVER_TIMESTAMP, DocumentSnapshot, Precondition
+from .paths import is_utf8, not_utf8
 
 # -- data ---------------------------------------------------------------------
 
@@ -36,17 +37,6 @@ _RESERVED = re.compile(r"^__.*__$")
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PASS_THROUGH = (type(None), bool, float, str, bytes, _dt.datetime, GeoPoint, DocumentReference)
-
-
-_NOT_UTF8 = "{} {!r} is not valid Unicode (a lone surrogate cannot be encoded as UTF-8)"
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _invalid(doc: str | None, field: str, problem: str) -> exc.ValidationError:
@@ -75,9 +65,9 @@ def to_lib_data(value: Any, field: str = "", *, doc: str | None = None) -> Any:
                 raise _invalid(doc, name, f"field names must be non-empty strings, got {k!r}")
             if _RESERVED.match(k):
                 raise _invalid(doc, name, "field names of the form __x__ are reserved")
-            if not k.isascii() and not _is_utf8(k):
+            if not is_utf8(k):
                 printable = name.encode("utf-8", "backslashreplace").decode()
-                raise _invalid(doc, printable, _NOT_UTF8.format("field name", k))
+                raise _invalid(doc, printable, not_utf8("field name", k))
             out[k] = to_lib_data(v, name, doc=doc)
         return out
     if isinstance(value, list | tuple):
@@ -89,8 +79,8 @@ def to_lib_data(value: Any, field: str = "", *, doc: str | None = None) -> Any:
                 raise _invalid(doc, field, f"{v!r} cannot be used inside an array")
             items.append(to_lib_data(v, f"{field}[{i}]", doc=doc))
         return items
-    if isinstance(value, str) and not value.isascii() and not _is_utf8(value):
-        raise _invalid(doc, field, _NOT_UTF8.format("string", value))
+    if isinstance(value, str) and not is_utf8(value):
+        raise _invalid(doc, field, not_utf8("string", value))
     if isinstance(value, int) and not isinstance(value, bool):
         if not _INT64_MIN <= value <= _INT64_MAX:
             raise _invalid(doc, field, f"integer {value} is outside the 64-bit range")

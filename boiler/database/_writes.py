@@ -17,6 +17,7 @@ from typing import Any
 from ..exceptions import ValidationError
 from .base import DELETE_FIELD, SERVER_TIMESTAMP, clone
 from .evaluate import split_field_path
+from .paths import is_utf8, not_utf8
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _UTC = _dt.UTC
@@ -69,30 +70,16 @@ def _check_name(path: str, name: str) -> None:
         raise ValidationError(f"document {path!r}: empty field name")
     if len(name) > 4 and name.startswith("__") and name.endswith("__"):
         raise ValidationError(f"document {path!r}: field name {name!r} is reserved (__*__)")
-    if not name.isascii() and not _is_utf8(name):
+    if not is_utf8(name):
         raise ValidationError(
-            f"document {path!r}: field name {name!r} is not valid Unicode "
-            "(a lone surrogate cannot be encoded as UTF-8)",
+            f"document {path!r}: {not_utf8('field name', name)}",
             field=name.encode("utf-8", "backslashreplace").decode(),  # printable
         )
 
 
-def _is_utf8(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8 (false for lone surrogates, e.g. ``"\\ud800"``)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _text(path: str, field: str, value: str) -> str:
-    if not value.isascii() and not _is_utf8(value):  # isascii(): O(1)
-        raise ValidationError(
-            f"document {path!r}: string {value!r} is not valid Unicode (a lone surrogate "
-            "cannot be encoded as UTF-8)",
-            field=field,
-        )
+    if not is_utf8(value):
+        raise ValidationError(f"document {path!r}: {not_utf8('string', value)}", field=field)
     return value
 
 

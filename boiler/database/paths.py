@@ -41,6 +41,22 @@ def _split(path: str) -> tuple[str, ...]:
     return tuple(segments)
 
 
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (false for lone surrogates, e.g. ``"\\ud800"``)."""
+    if text.isascii():  # O(1)
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def not_utf8(what: str, text: str) -> str:
+    """The problem with ``text`` (a ``what``: "string", "field name") that is not UTF-8."""
+    return f"{what} {text!r} is not valid Unicode (a lone surrogate cannot be encoded as UTF-8)"
+
+
 #: Document paths already checked (builds check the same few paths over and
 #: over); cleared when it grows past ``_CHECKED_MAX``.
 _checked_documents: set[str] = set()

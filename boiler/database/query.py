@@ -86,6 +86,10 @@ class FieldFilter:
                     f"{MAX_DISJUNCTION} values, got {len(self.value)}"
                 )
             object.__setattr__(self, "value", list(self.value))
+        values = self.value if isinstance(self.value, list) else [self.value]
+        for value in values:
+            if isinstance(value, str) and not paths.is_utf8(value):
+                raise InvalidQuery(f"field {self.field!r}: {paths.not_utf8('value', value)}")
 
     def key(self) -> tuple[Any, ...]:
         return (self.field, self.op, _freeze(self.value))

@@ -262,3 +262,16 @@ def test_two_array_contains_are_rejected(db: Database) -> None:
     db.set("c/a", {"n": [1]})
     with pytest.raises(InvalidQuery, match="array-contains"):
         db.query(db.collection("c").where("n", "array-contains", 1).where("m", "array-contains", 2))
+
+
+@pytest.mark.parametrize(
+    ("op", "value"), [("==", "\ud800"), ("in", ["ok", "x\udfff"]), ("<", "\ud800")]
+)
+def test_a_lone_surrogate_in_a_filter_is_an_invalid_query(
+    db: Database, op: str, value: Any
+) -> None:
+    """No stored string can hold one (writes refuse it): the filter is refused
+    by name on both backends, not sent (Firestore failed with a bare
+    UnicodeEncodeError, the embedded store matched nothing)."""
+    with pytest.raises(InvalidQuery, match="'name': value .* is not valid Unicode"):
+        db.query(Query("people").where("name", op, value))

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from boiler import source
+from boiler.backoff import backoff
 from boiler.database import Database, DocumentSnapshot, ListenEvent, Query
 from boiler.database._firestore_listen import FirestoreWatch
 from boiler.database.firestore import FirestoreDatabase
@@ -23,7 +24,7 @@ from boiler.exceptions import RuntimeFailure
 from boiler.mediators import Mediator
 from boiler.runtime import Engine
 from boiler.runtime.process import Runtime
-from boiler.runtime.revive import SourceWatch, backoff, resync_event
+from boiler.runtime.revive import SourceWatch, resync_event
 from boiler.store import Store
 from boiler.testing import wait_for
 

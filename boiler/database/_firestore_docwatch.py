@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from google.cloud.firestore_v1.types import firestore as fs_types
 
+from ..backoff import backoff
 from ._firestore_convert import first_line, from_document_pb
 from .base import DocumentSnapshot
 
@@ -455,7 +456,7 @@ class DocumentWatch:
             if self._by_path.get(target.path) is not target:
                 continue  # no longer watched
             target.removals += 1
-            delay = min(self.retry_max, self.retry_delay * 2 ** (target.removals - 1))
+            delay = backoff(target.removals, self.retry_delay, self.retry_max)
             self._dropped[target.path] = now + delay
             self._verify_wake.set()
             error = RuntimeError(f"document watch on {target.path!r} removed: {message}")

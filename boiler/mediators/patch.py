@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from ..backoff import backoff
 from ..database import SERVER_TIMESTAMP, DocumentSnapshot, Transaction, paths
 from ..exceptions import (
     Conflict,
@@ -16,7 +17,6 @@ from ..exceptions import (
     Unavailable,
     ValidationError,
 )
-from ..runtime.revive import backoff
 from ..source.base import Event, PatchSource
 from ..store import Store
 from ..view_model import ViewModel

@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from ..backoff import backoff
 from ..database.base import Database, DocumentSnapshot
 from ..database.query import Query
 from ..model_cache import ModelCache
@@ -581,7 +582,7 @@ class Engine:
                 view.on_error(exc)
             except Exception as e:
                 self._errors.record("on_error", e, key=view.key)
-        delay = min(self.retry_max, self.retry_base * 2 ** (view.attempts - 1))
+        delay = backoff(view.attempts, self.retry_base, self.retry_max)
         with self._lock:
             view.force = view.force or force
             if view.disposed:

@@ -35,12 +35,13 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..backoff import backoff
 from ..database.base import Database, DocumentSnapshot, ListenEvent, Watch
 from ..database.query import Query
 from ..store import Dependencies
 from . import watches as W
 from .errors import ErrorLog
-from .revive import backoff, stopped
+from .revive import stopped
 
 __all__ = ["DependencyIndex"]
 

@@ -17,10 +17,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..backoff import backoff
 from ..database.base import Database, DocumentChange, DocumentSnapshot, ListenEvent, Watch
 from ..database.query import Query
 
-__all__ = ["SourceWatch", "backoff", "resync_event", "stopped"]
+__all__ = ["SourceWatch", "resync_event", "stopped"]
 
 log = logging.getLogger("boiler.runtime")
 
@@ -28,11 +29,6 @@ log = logging.getLogger("boiler.runtime")
 def stopped(watch: Any) -> bool:
     """Whether ``watch`` ended for good (watches without ``active`` never do)."""
     return watch is not None and getattr(watch, "active", True) is False
-
-
-def backoff(failures: int, base: float, maximum: float) -> float:
-    """Seconds to wait before subscribing again after ``failures`` in a row."""
-    return float(min(maximum, base * 2 ** min(max(0, failures - 1), 64)))
 
 
 def resync_event(held: dict[str, DocumentSnapshot], event: ListenEvent) -> ListenEvent:

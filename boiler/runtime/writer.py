@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..backoff import backoff
 from ..database.base import (
     DELETE_FIELD,
     Database,
@@ -61,7 +62,6 @@ from ..exceptions import (
     Unavailable,
 )
 from .errors import ErrorLog, RecordedError
-from .revive import backoff
 
 __all__ = ["VERSION_FIELD", "ViewListener", "ViewWriter"]
 

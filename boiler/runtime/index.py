@@ -28,24 +28,20 @@ rebuilds the views depending on it as a first one does.
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backoff import backoff
 from ..database.base import Database, DocumentSnapshot, ListenEvent, Watch
 from ..database.query import Query
 from ..store import Dependencies
 from . import watches as W
 from .errors import ErrorLog
-from .revive import stopped
+from .revive import retry_at, stopped
 
 __all__ = ["DependencyIndex"]
-
-log = logging.getLogger("boiler.runtime")
 
 EventSink = Callable[[Any, int, Any], None]
 
@@ -585,10 +581,8 @@ class DependencyIndex:
     def _retry(self, state: _WatchState, now: float, what: str) -> None:
         """Schedule ``state``'s next subscription (lock held)."""
         state.failures += 1
-        delay = backoff(state.failures, self.retry_base, self.retry_max)
-        state.retry_at = now + delay
-        log.warning(
-            "listener on %s %s; subscribing again in %.1f s", state.key.describe(), what, delay
+        state.retry_at = retry_at(
+            now, state.failures, state.key, what, self.retry_base, self.retry_max
         )
 
     def _unindex(self, view: Hashable, reg: _Registration | None) -> None:

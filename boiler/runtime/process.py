@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..database import Database, ListenEvent, Watch
+from ..database import Database, ListenEvent
 from .engine import Engine
 from .errors import ErrorLog, RecordedError
 from .revive import SourceWatch
@@ -51,7 +51,7 @@ class _MediatorRunner:
         self.pending = 0
         self.lock = threading.Lock()
         self.initial_done = threading.Event()
-        self.watch: Watch | None = None
+        self.watch: SourceWatch | None = None
         self.thread = threading.Thread(
             target=self._loop, name=f"boiler-mediator-{type(mediator).__name__}", daemon=True
         )
@@ -76,12 +76,12 @@ class _MediatorRunner:
     def source_down(self) -> bool:
         """Whether the source listener stopped and is not delivering again yet."""
         watch = self.watch
-        return isinstance(watch, SourceWatch) and watch.down
+        return watch is not None and watch.down
 
     def check(self, now: float) -> None:
         """Subscribe the source again if its listener stopped (engine dispatcher)."""
         watch = self.watch
-        if isinstance(watch, SourceWatch):
+        if watch is not None:
             watch.check(now)
 
     def _on_listen_error(self, exc: BaseException) -> None:

@@ -21,7 +21,7 @@ from ..backoff import backoff
 from ..database.base import Database, DocumentChange, DocumentSnapshot, ListenEvent, Watch
 from ..database.query import Query
 
-__all__ = ["SourceWatch", "resync_event", "stopped"]
+__all__ = ["SourceWatch", "resync_event", "retry_at", "stopped"]
 
 log = logging.getLogger("boiler.runtime")
 
@@ -29,6 +29,16 @@ log = logging.getLogger("boiler.runtime")
 def stopped(watch: Any) -> bool:
     """Whether ``watch`` ended for good (watches without ``active`` never do)."""
     return watch is not None and getattr(watch, "active", True) is False
+
+
+def retry_at(
+    now: float, failures: int, query: Query, what: str, base: float, maximum: float
+) -> float:
+    """When to subscribe the listener on ``query`` again, after ``failures``
+    in a row (``what`` happened to it: logged with the delay)."""
+    delay = backoff(failures, base, maximum)
+    log.warning("listener on %s %s; subscribing again in %.1f s", query.describe(), what, delay)
+    return now + delay
 
 
 def resync_event(held: dict[str, DocumentSnapshot], event: ListenEvent) -> ListenEvent:
@@ -135,10 +145,8 @@ class SourceWatch:
     def _schedule(self, now: float, what: str) -> None:
         """Subscribe again after a backoff (lock held)."""
         self._failures += 1
-        delay = backoff(self._failures, self.retry_base, self.retry_max)
-        self._retry_at = now + delay
-        log.warning(
-            "listener on %s %s; subscribing again in %.1f s", self._query.describe(), what, delay
+        self._retry_at = retry_at(
+            now, self._failures, self._query, what, self.retry_base, self.retry_max
         )
 
     def _subscribe(self, *, resync: bool) -> None:

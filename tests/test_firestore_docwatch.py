@@ -403,3 +403,25 @@ def test_a_view_reading_a_dropped_document_keeps_refreshing(fdb: FirestoreDataba
     assert [str(e) for e in failure.value.errors] == [
         "document watch on 'dropv/a' removed: target dropped"
     ]
+
+
+def test_a_first_state_is_looked_up_once_more_later(fdb: FirestoreDatabase) -> None:
+    """A write the emulator misses can land after the first lookup (one
+    retried while the stream reopened did, in a full test run): a second
+    lookup catches it. Simulated here by making the watch believe it last
+    delivered the document as missing once the first lookup passed."""
+    fdb.set("dw/late", {"v": 1})
+    seen = Deliveries()
+    watch = fdb.watch_documents(seen)
+    watch.recheck_delay = 0.5
+    watch.add(["dw/late"])
+    wait_for(lambda: watch.undelivered == 0, timeout=30, message="first state and lookup")
+    assert [states for states, _ in seen.items] == [[("dw/late", {"v": 1})]]
+    with watch._lock:
+        watch._by_path["dw/late"].held = None  # as if the write had been missed
+    wait_for(
+        lambda: len(seen.items) == 2,
+        timeout=30,
+        message=lambda: f"the state delivered again after the second lookup: {seen.items}",
+    )
+    assert seen.latest("dw/late") == {"v": 1}

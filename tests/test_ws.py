@@ -484,6 +484,35 @@ def test_subscribe_after_the_token_expired_is_refused(db: Database, runtime: Run
             client.close()
 
 
+def test_subscriptions_end_when_the_token_expires(db: Database, server: Server) -> None:
+    expiring = Client(server.url).connect({"token": VERIFIER.issue("tijuana", ttl=2.0)})
+    fresh = connect(server, "tijuana")
+    try:
+        assert expiring.call("subscribe", "meeting_1")["ok"]
+        assert fresh.call("subscribe", "meeting_1")["ok"]
+        expiring.wait("view")
+        fresh.wait("view")
+        expired = {
+            "code": 401,
+            "message": "unauthorized: token expired, reconnect",
+            "meeting_id": "meeting_1",
+        }
+        assert expiring.wait("error") == expired  # within a second of the token's exp
+        assert server.streams is not None
+        assert server.streams.stats()["subscriptions"] == 1  # the fresh client's
+        assert server.streams.stats()["expired"] == 1
+
+        db.update("tickets/ticket_thomasina", {"attendance": False})
+        assert fresh.wait("view", 2)["data"]["attending"][0]["name"] == "Tijuana Furlong"
+        # one emit to the room reaches its members together: the expired one left it
+        assert len(expiring.of("view")) == 1
+        assert expiring.call("subscribe", "meeting_1") == {"ok": False, **expired}
+        assert expiring.sio.connected  # it may still unsubscribe, or reconnect
+    finally:
+        expiring.close()
+        fresh.close()
+
+
 def test_server_refuses_async_handlers(db: Database) -> None:
     with pytest.raises(ValueError, match="async_handlers must stay False"):
         Server(app, db, verifier=VERIFIER, port=0, socketio_options={"async_handlers": True})

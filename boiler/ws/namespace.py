@@ -21,21 +21,27 @@ from .protocol import ERROR, VIEW, SubscribeError, error_payload
 log = logging.getLogger("boiler.ws")
 
 
+def _expired() -> SubscribeError:
+    return SubscribeError(401, "unauthorized: token expired, reconnect")
+
+
 @dataclass
 class _Connection:
     """One client: its verified principal (uid and claims), when its token
-    expires (Unix time; None: no ``exp`` claim) and its subscriptions."""
+    expires (Unix time; None: no ``exp`` claim) and its subscriptions (view
+    path -> the ``param`` value the client subscribed with)."""
 
     principal: Principal
     expires_at: float | None
-    rooms: set[str] = field(default_factory=set)
+    rooms: dict[str, Any] = field(default_factory=dict)
 
     @property
     def uid(self) -> str:
         return self.principal.uid
 
-    def expired(self) -> bool:
-        return self.expires_at is not None and time.time() >= self.expires_at
+    def expired(self, now: float | None = None) -> bool:
+        at = time.time() if now is None else now
+        return self.expires_at is not None and at >= self.expires_at
 
 
 class ViewNamespace(Namespace):
@@ -45,10 +51,11 @@ class ViewNamespace(Namespace):
     ``async_handlers=False``); the state shared across connections is locked.
 
     The token is verified at connect; the connection keeps the principal (for
-    ``Meta.access`` role rules) and the token's ``exp``. A ``subscribe`` after
-    that moment is refused (401, ``unauthorized: token expired, reconnect``):
-    the client reconnects with a fresh token. Subscriptions made before keep
-    streaming until the client unsubscribes or disconnects.
+    ``Meta.access`` role rules) and the token's ``exp``. From that moment a
+    ``subscribe`` is refused (401, ``unauthorized: token expired, reconnect``)
+    and :meth:`end_expired` (called every second by :class:`ViewStreams`) ends
+    the subscriptions made before, with the same error for each: the client
+    reconnects with a fresh token and subscribes again.
     """
 
     def __init__(
@@ -78,6 +85,26 @@ class ViewNamespace(Namespace):
         with self._lock:
             return sum(len(c.rooms) for c in self._connections.values())
 
+    # -- token expiry ---------------------------------------------------------------------
+    def end_expired(self, server: Any, now: float | None = None) -> int:
+        """End every subscription of connections whose token expired by ``now``
+        (default: the current time): each leaves its room and the client gets
+        the 401 ``error`` naming it. ``server`` is the ``socketio.Server``.
+        Returns how many subscriptions ended."""
+        at = time.time() if now is None else now
+        ended: list[tuple[str, dict[str, Any]]] = []
+        with self._lock:
+            for sid, conn in self._connections.items():
+                if conn.rooms and conn.expired(at):
+                    ended.append((sid, dict(conn.rooms)))
+                    conn.rooms.clear()
+        for sid, rooms in ended:
+            for path, value in rooms.items():
+                server.leave_room(sid, path, namespace=self.namespace)
+                body = error_payload(self.mediator.param, value, _expired())
+                server.emit(ERROR, body, to=sid, namespace=self.namespace)
+        return sum(len(rooms) for _, rooms in ended)
+
     # -- handlers -------------------------------------------------------------------------
     def on_connect(self, auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -103,7 +130,7 @@ class ViewNamespace(Namespace):
         try:
             conn = self._connection(sid)
             if conn.expired():
-                raise SubscribeError(401, "unauthorized: token expired, reconnect")
+                raise _expired()
             params = self.mediator.params(conn.uid, value)
             path = self.mediator.path_for(params)
             view = self.mediator.authorize(self.db, conn.principal, params)
@@ -112,8 +139,13 @@ class ViewNamespace(Namespace):
                     return {"ok": False}  # disconnected meanwhile
                 if path not in conn.rooms and len(conn.rooms) >= self.max_subscriptions:
                     raise SubscribeError(400, f"at most {self.max_subscriptions} subscriptions")
-                conn.rooms.add(path)
+                conn.rooms[path] = value
             join_room(path)  # join first, then read: no version falls in between
+            with self._lock:
+                ended = path not in conn.rooms  # end_expired came in between
+            if ended:
+                leave_room(path)
+                raise _expired()
             payload = self.mediator.current(self.db, path, view)
         except SubscribeError as e:
             return self._refuse(param, value, e)
@@ -133,7 +165,7 @@ class ViewNamespace(Namespace):
             return self._refuse(param, value, e)
         with self._lock:
             subscribed = path in conn.rooms
-            conn.rooms.discard(path)
+            conn.rooms.pop(path, None)
         if subscribed:
             leave_room(path)
         return {"ok": True, "path": path, "subscribed": subscribed}

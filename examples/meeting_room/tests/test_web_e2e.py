@@ -218,6 +218,19 @@ def test_page_shows_a_refused_token(served: tuple[Server, Database], browser: An
     assert browser.find_element("id", "sign-in").is_displayed()
 
 
+@pytest.mark.timeout(240)
+def test_page_signs_out_when_the_token_expires(
+    served: tuple[Server, Database], browser: Any
+) -> None:
+    server, _ = served
+    assert isinstance(server.verifier, DevTokenVerifier)
+    browser.get(f"{server.url}/?meeting=meeting_1&token={server.verifier.issue('tijuana', 3)}")
+    wait_page(browser, lambda s: s["connection"] == "connected", "the live view")
+    state = wait_page(browser, lambda s: "expired" in s["error"], "the expiry error")
+    assert "(401)" in state["error"]
+    assert browser.find_element("id", "sign-in").is_displayed()
+
+
 # -- serving (no browser) ---------------------------------------------------------------------------
 
 

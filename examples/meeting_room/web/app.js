@@ -115,6 +115,9 @@
     });
     socket.on("error", (body) => {
       showError(`Cannot follow meeting ${meetingId}: ${body.message} (${body.code})`);
+      if (body.code === 401) {
+        signOut(); // the token expired: the live view stopped; sign in again
+      }
     });
     socket.on("connect_error", (err) => {
       if (socket && !socket.active) {

@@ -6,7 +6,8 @@ Precedence, highest first: **keywords > environment > YAML file > defaults**.
 YAML file plus the environment. Nothing is read at import time.
 
 Environment variables: ``BOILER_<KEY>`` for every key (``BOILER_APP_NAME``,
-``BOILER_TESTING``, ``BOILER_DATABASE``, ``BOILER_DATABASE_PATH``, ...),
+``BOILER_TESTING``, ``BOILER_DATABASE``, ``BOILER_DATABASE_PATH``,
+``BOILER_DATABASE_DURABILITY``, ...),
 ``BOILER_CONFIG`` (a YAML file for :meth:`Config.from_env`), and the Google
 conventions ``FIRESTORE_EMULATOR_HOST`` and ``GOOGLE_CLOUD_PROJECT`` (a
 ``BOILER_`` variable wins over them).
@@ -34,11 +35,13 @@ KEYS: dict[str, Any] = {
     "certificate_filename": None,
     "database": None,
     "database_path": None,
+    "database_durability": None,
     "project_id": None,
     "emulator_host": None,
 }
 _BOOL_KEYS = frozenset({"testing", "debug"})
 _BACKENDS = ("embedded", "firestore")
+_DURABILITY = ("normal", "full")  # the embedded store's ``durability`` values
 #: Default SQLite file of the embedded store (relative to the working directory).
 DEFAULT_DATABASE_PATH = "boiler.sqlite3"
 #: Extra environment variables (lower precedence than their ``BOILER_`` twin).
@@ -68,7 +71,9 @@ class Config:
     ``certificate_filename`` it is the directory holding that file. A lone
     ``certificate_filename`` is relative to the working directory.
     ``database_path`` defaults to ``:memory:`` when ``testing`` is true, else
-    to ``boiler.sqlite3`` in the working directory.
+    to ``boiler.sqlite3`` in the working directory. ``database_durability``
+    (embedded store only) is ``"normal"`` (default) or ``"full"`` (every commit
+    synced to disk; see :class:`~boiler.database.memory.EmbeddedDatabase`).
     """
 
     app_name: str | None
@@ -78,6 +83,7 @@ class Config:
     certificate_filename: str | None
     database: str | None
     database_path: str
+    database_durability: str | None
     project_id: str | None
     emulator_host: str | None
 
@@ -104,6 +110,14 @@ class Config:
                     f"config key 'database' must be one of {_BACKENDS}, got {values['database']!r}"
                 )
             values["database"] = database
+        durability = values["database_durability"]
+        if durability is not None:
+            durability = values["database_durability"] = str(durability).strip().lower()
+            if durability not in _DURABILITY:
+                raise ConfigurationError(
+                    f"config key 'database_durability' must be one of {_DURABILITY}, "
+                    f"got {keywords['database_durability']!r}"
+                )
         if values["database_path"] is None:
             values["database_path"] = ":memory:" if values["testing"] else DEFAULT_DATABASE_PATH
         for key, value in values.items():
@@ -111,6 +125,11 @@ class Config:
         certificate = self.certificate
         if certificate is not None and not os.path.isfile(certificate):
             raise ConfigurationError(f"certificate file not found: {certificate!r}")
+        if durability is not None and self.backend != "embedded":
+            raise ConfigurationError(
+                "config key 'database_durability' applies to the embedded store only; "
+                f"this configuration selects {self.backend!r}"
+            )
 
     # -- constructors ---------------------------------------------------------
     @classmethod
@@ -157,7 +176,9 @@ class Config:
     def database_options(self) -> dict[str, Any]:
         """Keyword arguments for :func:`boiler.database.open_database`."""
         if self.backend == "embedded":
-            return {"path": self.database_path}
+            if self.database_durability is None:
+                return {"path": self.database_path}
+            return {"path": self.database_path, "durability": self.database_durability}
         options: dict[str, Any] = {"project": self.project_id}
         if self.emulator_host:
             options["emulator_host"] = self.emulator_host

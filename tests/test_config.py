@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from boiler.config import DEFAULT_DATABASE_PATH, Config
+from boiler.database import open_database
 from boiler.exceptions import ConfigurationError
 
 
@@ -147,3 +148,22 @@ def test_nothing_is_read_at_import() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_embedded_durability_is_configurable(tmp_path: Path) -> None:
+    c = Config(database_path=str(tmp_path / "d.sqlite3"), database_durability="full")
+    assert c.database_options() == {"path": str(tmp_path / "d.sqlite3"), "durability": "full"}
+    env = Config.from_env({"BOILER_DATABASE_DURABILITY": " FULL ", "BOILER_TESTING": "1"})
+    assert env.database_durability == "full"
+    db = open_database(c.backend, **c.database_options())
+    try:
+        assert db.durability == "full"  # type: ignore[attr-defined]
+    finally:
+        db.close()
+
+
+def test_bad_durability_is_named() -> None:
+    with pytest.raises(ConfigurationError, match="'database_durability' must be one of.*'fsync'"):
+        Config(database_durability="fsync")
+    with pytest.raises(ConfigurationError, match="'database_durability' applies to the embedded"):
+        Config(emulator_host="h:1", project_id="p", database_durability="full")

@@ -132,8 +132,11 @@ def test_testing_config_gets_a_random_secret_never_a_fixed_one() -> None:
 def test_firestore_selects_firebase_tokens() -> None:
     config = Config(emulator_host="127.0.0.1:1", project_id="demo-boiler")
     assert isinstance(verifier_from_config(config, environ={}), FirebaseTokenVerifier)
-    forced = verifier_from_config(Config(), environ={"BOILER_AUTH": "firebase"})
+    forced = verifier_from_config(Config(project_id="p"), environ={"BOILER_AUTH": "firebase"})
     assert isinstance(forced, FirebaseTokenVerifier)
+    # no project and no firebase-admin app: said at start-up, not a 500 per request
+    with pytest.raises(ConfigurationError, match="need a project id: set GOOGLE_CLOUD_PROJECT"):
+        verifier_from_config(Config(), environ={"BOILER_AUTH": "firebase"})
     dev = verifier_from_config(config, environ={"BOILER_AUTH": "dev", "BOILER_SECRET_KEY": "k"})
     assert isinstance(dev, DevTokenVerifier)
     with pytest.raises(ConfigurationError, match="BOILER_AUTH"):

@@ -27,9 +27,10 @@ import pytest
 import requests
 
 from boiler.app import create_flask_app
-from boiler.auth import FirebaseTokenVerifier, Principal
+from boiler.auth import FirebaseTokenVerifier, Principal, verifier_from_config
+from boiler.config import Config
 from boiler.database import Database, open_database
-from boiler.exceptions import Unauthorized
+from boiler.exceptions import ConfigurationError, Unauthorized
 from boiler.rest.testing import serve
 from boiler.testing import FIREBASE_TOOLS_DIR, AuthEmulator, wait_for
 from examples.meeting_room import MeetingSession, app, seed
@@ -188,6 +189,22 @@ def test_default_app_is_used_when_none_is_given(
         assert FirebaseTokenVerifier().verify(token).uid == "joshua"
     finally:
         firebase_admin.delete_app(default)
+
+
+def test_configured_project_gets_an_app_when_the_program_made_none(
+    emulator: AuthEmulator, user: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`boiler run` against the Firestore emulator: no certificate, no default
+    app; the verifier makes an app for GOOGLE_CLOUD_PROJECT (it used to fail
+    every request with a 500)."""
+    monkeypatch.setenv(EMULATOR_ENV, emulator.host)
+    config = Config(project_id=PROJECT, emulator_host="127.0.0.1:1")  # Firestore, never reached
+    verifier = verifier_from_config(config)
+    assert isinstance(verifier, FirebaseTokenVerifier)
+    assert verifier.verify(user("joshua")).uid == "joshua"
+    assert verifier_from_config(config).firebase_app is verifier.firebase_app  # one per project
+    with pytest.raises(ConfigurationError, match="GOOGLE_CLOUD_PROJECT"):
+        verifier_from_config(Config(database="firestore"))
 
 
 # -- refused ----------------------------------------------------------------------------------

@@ -22,12 +22,13 @@ from ..config import Config
 from ..exceptions import ConfigurationError
 from .base import TokenVerifier
 from .dev import DevTokenVerifier
-from .firebase import FirebaseTokenVerifier
+from .firebase import FirebaseTokenVerifier, app_for_project
 
 #: Environment variables read here.
 AUTH_ENV = "BOILER_AUTH"
 SECRET_ENV = "BOILER_SECRET_KEY"
 MAX_AGE_ENV = "BOILER_TOKEN_MAX_AGE"
+AUTH_EMULATOR_ENV = "FIREBASE_AUTH_EMULATOR_HOST"
 _KINDS = ("firebase", "dev")
 
 log = logging.getLogger("boiler.auth")
@@ -51,9 +52,17 @@ def auth_kind(
 def verifier_from_config(
     config: Config, *, firebase_app: Any = None, environ: Mapping[str, str] | None = None
 ) -> TokenVerifier:
-    """The :class:`TokenVerifier` ``config`` (and the environment) calls for."""
+    """The :class:`TokenVerifier` ``config`` (and the environment) calls for.
+
+    Firebase ID tokens are verified with ``firebase_app``, else the default
+    firebase-admin app, else an app made for the configured project
+    (:func:`~.firebase.app_for_project`; no credential on an emulator).
+    """
     env = os.environ if environ is None else environ
     if auth_kind(config, firebase_app=firebase_app, environ=env) == "firebase":
+        if firebase_app is None:
+            emulated = bool(config.emulator_host or env.get(AUTH_EMULATOR_ENV))
+            firebase_app = app_for_project(config.project_id, emulated=emulated)
         return FirebaseTokenVerifier(firebase_app)
     return dev_verifier_from_config(config, environ=env)
 

@@ -8,7 +8,9 @@ so it must never be set in production.
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 from typing import Any
 
 from ..exceptions import ConfigurationError, Unauthorized, Unavailable
@@ -81,4 +83,47 @@ class FirebaseTokenVerifier:
         return Principal(uid=uid, claims=dict(claims))
 
 
-__all__ = ["FirebaseTokenVerifier"]
+def app_for_project(project: str | None, *, emulated: bool) -> Any:
+    """The firebase-admin app to verify tokens of ``project`` with: the default
+    app when the program initialized one, else a new app for ``project``.
+
+    Its credential is Application Default Credentials (loaded when first
+    needed, e.g. on Cloud Run), or none at all when ``emulated`` (the Firestore
+    or Auth emulator: a development machine has no Google credential).
+    One app per project and kind is made per process. Without a project id it
+    raises :class:`ConfigurationError`.
+    """
+    import firebase_admin
+    from firebase_admin import credentials
+
+    try:
+        return firebase_admin.get_app()
+    except ValueError:
+        pass
+    if not project:
+        raise ConfigurationError(
+            "Firebase ID tokens need a project id: set GOOGLE_CLOUD_PROJECT (config key "
+            "project_id), or BOILER_AUTH=dev for development tokens"
+        )
+
+    class _NoCredential(credentials.Base):  # type: ignore[misc]
+        def get_credential(self) -> Any:
+            import google.auth.credentials
+
+            return google.auth.credentials.AnonymousCredentials()
+
+    with _apps_lock:
+        app = _apps.get((project, emulated))
+        if app is None:
+            credential = _NoCredential() if emulated else credentials.ApplicationDefault()
+            name = f"boiler-auth-{project}-{uuid.uuid4().hex[:8]}"
+            app = firebase_admin.initialize_app(credential, {"projectId": project}, name=name)
+            _apps[(project, emulated)] = app
+        return app
+
+
+_apps: dict[tuple[str, bool], Any] = {}
+_apps_lock = threading.Lock()
+
+
+__all__ = ["FirebaseTokenVerifier", "app_for_project"]

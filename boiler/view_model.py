@@ -164,8 +164,10 @@ class ViewModel:
     def update(self, data: Mapping[str, Any]) -> None:
         """Apply ``data`` (data keys, as clients send them) through the setters.
 
-        Unknown keys and read-only attributes raise :class:`ValidationError`
-        naming the key; values are checked against the declared field types.
+        Unknown keys, read-only attributes and null values raise
+        :class:`ValidationError` naming the key (REST and the generated
+        Firestore rules refuse them too); values are checked against the
+        declared field types.
         """
         if not isinstance(data, Mapping):
             raise ValidationError(f"expected an object, got {type(data).__name__}")
@@ -181,6 +183,8 @@ class ViewModel:
             descriptor = by_key[key]
             if descriptor.fset is None:
                 raise ValidationError("this field is read-only", field=key)
+            if value is None:
+                raise ValidationError("may not be null", field=key)
             try:
                 descriptor.__set__(self, value)
             except ValidationError as e:  # name the key the client sent, not the attribute

@@ -298,8 +298,9 @@ def test_patch_from_non_participant_rejected(runtime: Runtime, db: Database) -> 
         ({"inSession": "yes"}, "inSession"),
         ({"numHearingAidRequested": 3}, "numHearingAidRequested"),
         ({"inSession": False, "colour": "red"}, "colour"),
+        ({"inSession": None}, "inSession"),  # was processed: the meeting closed
     ],
-    ids=["wrong-type", "read-only", "unknown-key"],
+    ids=["wrong-type", "read-only", "unknown-key", "null"],
 )
 def test_invalid_patch_rejected_naming_the_field(
     runtime: Runtime, db: Database, body: dict[str, Any], field: str

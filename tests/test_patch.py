@@ -224,8 +224,12 @@ def test_client_error_rejects_without_retry(
     assert runtime.errors == []  # the client's fault, recorded in its patch only
 
 
-def test_patch_outside_a_user_document_rejected(runtime: Runtime, db: Database) -> None:
-    path = "PtCounter_PATCH/c1"
+@pytest.mark.parametrize(
+    "path",
+    ["PtCounter_PATCH/c1", "teams/alice/PtCounter_PATCH/c1", "a/b/users/alice/PtCounter_PATCH/c1"],
+    ids=["top-level", "not-users", "nested"],  # the last two were applied as user "alice"
+)
+def test_patch_outside_a_user_document_rejected(runtime: Runtime, db: Database, path: str) -> None:
     db.set(path, {"add": 1})
     result = wait_outcome(db, path)
     assert result["status"] == "rejected"

@@ -72,8 +72,11 @@ class PatchMediator(Mediator):
     def params(self, patch_path: str) -> dict[str, Any]:
         """View params for a patch at ``patch_path`` (default: ``user_id`` and ``doc_id``)."""
         segments = patch_path.split("/")
-        if len(segments) < 4:
-            raise ValidationError(f"patch document {patch_path!r} is not under a user document")
+        if len(segments) != 4 or segments[0] != "users":
+            raise ValidationError(
+                f"patch document {patch_path!r} is not under a user document "
+                "(users/{uid}/<collection>/<id>)"
+            )
         return {"user_id": segments[-3], "doc_id": segments[-1]}
 
     def dispatch(self, kind: Event, snapshot: DocumentSnapshot, *, read_time: Any = None) -> None:

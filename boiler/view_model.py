@@ -292,7 +292,9 @@ class ViewModel:
         view (:class:`NotFound` if a required document is missing).
         ``once=False``: return a :class:`LiveView`; ``f_notify(obj=view)`` runs
         after the first build and after every change to anything the view
-        read. It needs a running engine: ``engine=`` or the context runtime.
+        read, with ``obj=None`` while a required document is missing (say,
+        the root was deleted). It needs a running engine: ``engine=`` or the
+        context runtime; ``db=``, if given, must be that engine's database.
         """
         if doc_id is not None:
             params["doc_id"] = doc_id
@@ -307,13 +309,21 @@ class ViewModel:
         if engine is None:
             from .runtime.process import current_runtime
 
+            if db is not None and not _is_context_db(db):
+                raise BoilerError(
+                    "once=False with db= other than the context database: pass "
+                    "engine= (an Engine or runtime.engine on that database)"
+                )
             engine = current_runtime().engine
+        elif db is not None and engine.db is not db:
+            raise BoilerError("db= is not the database of engine=: pass one or the other")
         return LiveView(cls, engine, params, f_notify, timeout=timeout)
 
 
 class LiveView(Generic[V]):
     """A view kept fresh by the engine. ``current`` is the latest build (None
-    while required documents are missing); ``dispose()`` stops it."""
+    while required documents are missing, and ``f_notify`` then gets
+    ``obj=None``); ``dispose()`` stops it."""
 
     def __init__(
         self,
@@ -337,7 +347,7 @@ class LiveView(Generic[V]):
         def on_result(view: V | None, version: Any) -> None:
             with self._lock:
                 self.current, self.version = view, version
-            if self._f_notify is not None and view is not None:
+            if self._f_notify is not None:
                 self._f_notify(obj=view)
 
         self.handle: LiveHandle = engine.live(compute, on_result, key=view_cls.live_key(**params))
@@ -377,6 +387,13 @@ def _context_db() -> Database:
     from .context import Context
 
     return Context.db
+
+
+def _is_context_db(db: Database) -> bool:
+    """Whether ``db`` is the context's database (creating no default context)."""
+    from .context import Context
+
+    return Context.is_configured and Context.db is db
 
 
 __all__ = ["LiveView", "ViewModel"]

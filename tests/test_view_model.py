@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from boiler import attrs
-from boiler.database import Database
+from boiler.database import Database, open_database
 from boiler.domain_model import DomainModel
 from boiler.exceptions import NotFound, ValidationError
 from boiler.runtime import Engine
@@ -206,6 +206,48 @@ def test_get_live_notifies_on_any_dependency(cities: Database, engine: Engine) -
     cities.update("vm_countries/us", {"countryName": "after dispose"})
     assert engine.wait_idle(10)
     assert len(seen) == count
+
+
+def test_f_notify_hears_the_view_disappear_and_return(cities: Database, engine: Engine) -> None:
+    seen: list[Any] = []
+    lock = threading.Lock()
+
+    def notify(obj: CityCard | None) -> None:
+        with lock:
+            seen.append(None if obj is None else obj.data["cityName"])
+
+    def last() -> Any:
+        with lock:
+            return seen[-1] if seen else "nothing yet"
+
+    live = CityCard.get(doc_id="c1", once=False, f_notify=notify, engine=engine)
+    assert isinstance(live, LiveView)
+    try:
+        assert last() == "San Diego"
+        cities.delete("vm_cities/c1")  # the root: the view is gone (it used to stay silent)
+        wait_for(lambda: last() is None, timeout=10)
+        assert live.current is None
+        VmCity.new(doc_id="c1", city_name="Back", country="vm_countries/us").save(db=cities)
+        wait_for(lambda: last() == "Back", timeout=10)
+    finally:
+        live.dispose()
+
+
+def test_live_get_refuses_a_db_its_engine_does_not_read(cities: Database, engine: Engine) -> None:
+    from boiler.exceptions import BoilerError
+
+    other = open_database("embedded", path=":memory:")
+    try:
+        with pytest.raises(BoilerError, match="db= is not the database of engine="):
+            CityCard.get(doc_id="c1", once=False, db=other, engine=engine)
+        # no engine: the context runtime's, which reads the context database, not ``other``
+        with pytest.raises(BoilerError, match="pass engine="):
+            CityCard.get(doc_id="c1", once=False, db=other)
+    finally:
+        other.close()
+    live = CityCard.get(doc_id="c1", once=False, db=cities, engine=engine)
+    assert isinstance(live, LiveView)
+    live.dispose()
 
 
 def test_f_notify_needs_live(cities: Database) -> None:

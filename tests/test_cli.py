@@ -230,3 +230,14 @@ def test_bad_target_exit_code_in_a_real_process(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "cannot import 'no_such_module_xyz'" in result.stderr
     assert not (tmp_path / "boiler.sqlite3").exists()  # nothing opened before the check
+
+
+def test_token_with_an_unusable_database_path_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BOILER_SECRET_KEY", raising=False)
+    monkeypatch.setenv("BOILER_DATABASE_PATH", str(tmp_path / "missing" / "x.sqlite3"))
+    result = CliRunner().invoke(main, ["token", "--app", APP, "tijuana"])
+    assert result.exit_code == 1, result.output
+    assert "cannot read or create the development secret file" in result.output
+    assert "missing/x.sqlite3.secret" in result.output and "Traceback" not in result.output

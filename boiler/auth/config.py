@@ -102,6 +102,16 @@ def _installation_secret(config: Config) -> str:
         return ""
     secret_path = db_path + ".secret"
     try:
+        return _read_or_create_secret(secret_path)
+    except OSError as e:  # a missing directory, no permission...
+        raise ConfigurationError(
+            f"cannot read or create the development secret file {secret_path!r} "
+            f"({e.strerror or e}); check the database path, or set {SECRET_ENV}"
+        ) from e
+
+
+def _read_or_create_secret(secret_path: str) -> str:
+    try:
         fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         with open(secret_path, encoding="utf-8") as fh:

@@ -20,7 +20,8 @@ from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
-from boiler.database import DESCENDING, ListenEvent, Precondition, Query
+from boiler.config import Config
+from boiler.database import DESCENDING, ListenEvent, Precondition, Query, open_database
 from boiler.database.firestore import FirestoreDatabase
 from boiler.exceptions import (
     AlreadyExists,
@@ -114,6 +115,24 @@ def test_certificate_creates_a_firebase_app_released_on_close(
     db.close()
     with pytest.raises(ValueError):
         firebase_admin.get_app(app.name)
+
+
+def test_certificate_alone_names_the_project(
+    firestore_emulator: FirestoreEmulator, project_id: str, tmp_path: Path
+) -> None:
+    """A service-account file is enough (its project_id), as Config promises
+    (it used to be "Firestore needs a project id, got None")."""
+    cert = _service_account_file(tmp_path / "sa.json", project_id)
+    config = Config(certificate_path=str(cert), emulator_host=firestore_emulator.host)
+    assert config.backend == "firestore" and config.project_id is None
+    db = open_database(config.backend, **config.database_options())
+    try:
+        assert db.project == project_id  # type: ignore[attr-defined]
+        assert db.firebase_app.project_id == project_id  # type: ignore[attr-defined]
+        db.set("c/a", {"n": 1})
+        assert db.get("c/a").to_dict() == {"n": 1}
+    finally:
+        db.close()
 
 
 def test_no_firebase_app_without_certificate(fdb: FirestoreDatabase) -> None:

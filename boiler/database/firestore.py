@@ -32,6 +32,7 @@ resyncs (documents gone meanwhile are reported removed).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 import uuid
@@ -86,7 +87,7 @@ class FirestoreDatabase(Database):
     def __init__(
         self,
         *,
-        project: str,
+        project: str | None,
         emulator_host: str | None = None,
         credentials: Any = None,
         certificate_path: str | None = None,
@@ -94,6 +95,8 @@ class FirestoreDatabase(Database):
         firebase_app: Any = None,
         request_timeout: float | None = None,
     ) -> None:
+        if project is None and certificate_path is not None:
+            project = _certificate_project(certificate_path)
         if not project or not isinstance(project, str):
             raise exc.ConfigurationError(f"Firestore needs a project id, got {project!r}")
         self.project = project
@@ -383,6 +386,19 @@ class FirestoreDatabase(Database):
     def __repr__(self) -> str:
         where = f"emulator {self.emulator_host}" if self.emulator_host else "cloud"
         return f"<FirestoreDatabase project={self.project!r} {where}>"
+
+
+def _certificate_project(certificate_path: str) -> str | None:
+    """The ``project_id`` a service-account JSON file names (None if it names none)."""
+    try:
+        with open(certificate_path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as e:
+        raise exc.ConfigurationError(
+            f"invalid Firebase certificate {certificate_path!r}: {e}"
+        ) from e
+    project = data.get("project_id") if isinstance(data, dict) else None
+    return project if isinstance(project, str) and project else None
 
 
 def _app_from_certificate(certificate_path: str, project: str) -> Any:

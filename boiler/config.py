@@ -41,7 +41,6 @@ KEYS: dict[str, Any] = {
 }
 _BOOL_KEYS = frozenset({"testing", "debug"})
 _BACKENDS = ("embedded", "firestore")
-_DURABILITY = ("normal", "full")  # the embedded store's ``durability`` values
 #: Default SQLite file of the embedded store (relative to the working directory).
 DEFAULT_DATABASE_PATH = "boiler.sqlite3"
 #: Extra environment variables (lower precedence than their ``BOILER_`` twin).
@@ -112,10 +111,12 @@ class Config:
             values["database"] = database
         durability = values["database_durability"]
         if durability is not None:
+            from .database._sqlite import DURABILITY  # the embedded store's values
+
             durability = values["database_durability"] = str(durability).strip().lower()
-            if durability not in _DURABILITY:
+            if durability not in DURABILITY:
                 raise ConfigurationError(
-                    f"config key 'database_durability' must be one of {_DURABILITY}, "
+                    f"config key 'database_durability' must be one of {tuple(DURABILITY)}, "
                     f"got {keywords['database_durability']!r}"
                 )
         if values["database_path"] is None:

@@ -105,21 +105,26 @@ def app_for_project(project: str | None, *, emulated: bool) -> Any:
             "Firebase ID tokens need a project id: set GOOGLE_CLOUD_PROJECT (config key "
             "project_id), or BOILER_AUTH=dev for development tokens"
         )
-
-    class _NoCredential(credentials.Base):  # type: ignore[misc]
-        def get_credential(self) -> Any:
-            import google.auth.credentials
-
-            return google.auth.credentials.AnonymousCredentials()
-
     with _apps_lock:
         app = _apps.get((project, emulated))
         if app is None:
-            credential = _NoCredential() if emulated else credentials.ApplicationDefault()
+            credential = _no_credential() if emulated else credentials.ApplicationDefault()
             name = f"boiler-auth-{project}-{uuid.uuid4().hex[:8]}"
             app = firebase_admin.initialize_app(credential, {"projectId": project}, name=name)
             _apps[(project, emulated)] = app
         return app
+
+
+def _no_credential() -> Any:
+    """A firebase-admin credential that is no Google credential (emulators)."""
+    import google.auth.credentials
+    from firebase_admin import credentials
+
+    class NoCredential(credentials.Base):  # type: ignore[misc]
+        def get_credential(self) -> Any:
+            return google.auth.credentials.AnonymousCredentials()
+
+    return NoCredential()
 
 
 _apps: dict[tuple[str, bool], Any] = {}

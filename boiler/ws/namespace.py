@@ -86,12 +86,11 @@ class ViewNamespace(Namespace):
             return sum(len(c.rooms) for c in self._connections.values())
 
     # -- token expiry ---------------------------------------------------------------------
-    def end_expired(self, server: Any, now: float | None = None) -> int:
-        """End every subscription of connections whose token expired by ``now``
-        (default: the current time): each leaves its room and the client gets
-        the 401 ``error`` naming it. ``server`` is the ``socketio.Server``.
-        Returns how many subscriptions ended."""
-        at = time.time() if now is None else now
+    def end_expired(self, server: Any) -> int:
+        """End every subscription of connections whose token has expired: each
+        leaves its room and the client gets the 401 ``error`` naming it.
+        ``server`` is the ``socketio.Server``. Returns how many ended."""
+        at = time.time()
         ended: list[tuple[str, dict[str, Any]]] = []
         with self._lock:
             for sid, conn in self._connections.items():
